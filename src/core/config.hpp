@@ -1,0 +1,43 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace anvil {
+
+struct TimingBudget {
+  double warmup_s = 0.2;  // warm-up calls run at least this long (and at least 3 calls)
+  double target_s = 1.0;  // timed calls continue until their total reaches this
+  int min_repeats = 10;
+  int max_repeats = 10000;
+};
+
+// Everything a run can be configured with. Precedence: command-line flag > environment
+// variable > config file > these defaults.
+struct Settings {
+  std::string python = "/usr/bin/python3";
+  int timeout_s = 60;          // per child process
+  int threads = 0;             // threads for both timing sides; 0 = every online CPU
+  int memory_limit_mb = 16384; // address-space limit of candidate processes; 0 = none
+  std::string sandbox = "auto";  // auto | bwrap | none
+  int draws = 2;               // independent input draws per shape case (at least 2)
+  TimingBudget timing;
+  std::string cxx = "g++";
+  std::string cxxflags = "-O3 -march=native -fopenmp -shared -fPIC";
+  std::string cache_dir;       // empty: ~/.cache/anvil
+  std::filesystem::path loaded_from;  // the config file read, if any
+};
+
+// Reads the config file (explicit path, else $ANVIL_CONFIG, else ./anvil.toml, else
+// $XDG_CONFIG_HOME/anvil/config.toml or ~/.config/anvil/config.toml), then the environment
+// (ANVIL_PYTHON, ANVIL_CXX, ANVIL_CXXFLAGS, ANVIL_CACHE_DIR). Throws UsageError on a bad file.
+Settings load_settings(const std::optional<std::filesystem::path>& explicit_path = std::nullopt);
+
+// Throws UsageError naming the first setting out of range.
+void validate_settings(const Settings& settings);
+
+// The folder compiled kernels are cached in.
+std::filesystem::path kernel_cache_dir(const Settings& settings);
+
+}  // namespace anvil

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace anvil {
+
+// A task as the harness describes it (`anvil describe TASK --json`): what goes in and out,
+// which dimensions vary, and the framework operators its reference runs, in order.
+struct TensorInfo {
+  std::string name;   // forward's parameter name (inputs only)
+  std::string kind;   // tensor | scalar | sequence | object
+  std::vector<std::int64_t> shape;
+  std::string dtype;  // tensors only
+};
+
+struct DynamicDimSpec {
+  std::string name;
+  std::int64_t low = 0, high = 0, default_value = 0;
+};
+
+struct OpRecord {
+  std::string op;  // e.g. aten::addmm or numpy.add
+  std::vector<TensorInfo> inputs, outputs;
+};
+
+struct TaskSpec {
+  std::string path;
+  std::string frontend;  // torch | numpy
+  std::vector<TensorInfo> inputs, outputs;
+  std::vector<DynamicDimSpec> dynamic_dims;
+  std::vector<OpRecord> op_graph;
+  nlohmann::json raw;  // the harness's full description (init inputs, parameters, ...)
+
+  bool is_dynamic() const { return !dynamic_dims.empty(); }
+};
+
+// Throws anvil::Error when the description lacks a field the C++ side relies on.
+TaskSpec parse_task_spec(const nlohmann::json& description);
+
+}  // namespace anvil
