@@ -26,7 +26,9 @@ class CompileError(RuntimeError):
     def __init__(self, command, output):
         self.command = command
         self.output = output
-        super().__init__(f"C++ compilation failed: {' '.join(command)}\n{output}")
+        errors = [line for line in output.splitlines() if "error" in line]
+        headline = errors[0] if errors else "the compiler exited with an error"
+        super().__init__(f"C++ compilation failed: {headline}\n$ {' '.join(command)}\n{output}")
 
 
 def compiler():

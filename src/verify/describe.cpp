@@ -16,6 +16,7 @@ TaskSpec describe_task(const HarnessRunner& harness, const std::filesystem::path
                               workdir,
                               false,
                               {},
+                              {},
                               {}});
   require_success(outcome, "describing the task " + absolute.string());
   return parse_task_spec(outcome.result->at("spec"));

@@ -51,7 +51,7 @@ HarnessOutcome HarnessRunner::run(const HarnessCall& call) const {
     writable.push_back(call.workdir);
     std::filesystem::create_directories(kernel_cache_dir(settings_) / "cpp");
     writable.push_back(kernel_cache_dir(settings_) / "cpp");
-    spec.argv = sandbox_.wrap(argv, writable);
+    spec.argv = sandbox_.wrap(argv, writable, call.readable);
     if (settings_.memory_limit_mb > 0) {
       spec.memory_limit_bytes = static_cast<std::uint64_t>(settings_.memory_limit_mb) << 20;
     }

@@ -21,6 +21,7 @@ struct HarnessCall {
   std::filesystem::path workdir;  // gets result.json, progress.txt, stdout.log, stderr.log
   bool untrusted = false;         // candidate code runs: sandbox and memory limit apply
   std::vector<std::filesystem::path> writable;  // folders the sandbox lets it write (workdir always)
+  std::vector<std::filesystem::path> readable;  // files it must read (the task, the candidate)
   std::map<std::string, std::string> env;
 };
 

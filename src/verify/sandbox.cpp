@@ -33,10 +33,14 @@ const std::optional<std::string>& cached_bwrap_problem() {
 }  // namespace
 
 std::vector<std::string> Sandbox::wrap(const std::vector<std::string>& argv,
-                                       const std::vector<std::filesystem::path>& writable) const {
+                                       const std::vector<std::filesystem::path>& writable,
+                                       const std::vector<std::filesystem::path>& readable) const {
   if (kind == Kind::none) return argv;
   std::vector<std::string> wrapped{"bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                                    "--tmpfs", "/tmp"};
+  for (const auto& path : readable) {
+    wrapped.insert(wrapped.end(), {"--ro-bind", path.string(), path.string()});
+  }
   for (const auto& path : writable) {
     wrapped.insert(wrapped.end(), {"--bind", path.string(), path.string()});
   }

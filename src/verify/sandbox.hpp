@@ -14,8 +14,10 @@ struct Sandbox {
   bool network_isolated = false;
   std::string note;  // what was chosen and why, for doctor and reports
 
+  // `readable` files stay visible even where they live under the sandbox's private /tmp.
   std::vector<std::string> wrap(const std::vector<std::string>& argv,
-                                const std::vector<std::filesystem::path>& writable) const;
+                                const std::vector<std::filesystem::path>& writable,
+                                const std::vector<std::filesystem::path>& readable) const;
 };
 
 // setting: "auto" (bubblewrap when it works here, else none with a note), "bwrap" (required:

@@ -58,7 +58,7 @@ std::vector<Finding> probe_python(const Settings& settings) {
   TempDir scratch("anvil-doctor");
   Sandbox none;
   HarnessRunner harness(settings, none);
-  auto outcome = harness.run({"versions", {}, scratch.path(), false, {}, {}});
+  auto outcome = harness.run({"versions", {}, scratch.path(), false, {}, {}, {}});
   if (!outcome.ok()) {
     python.detail = outcome.process.kind == ProcessOutcome::Kind::failed_to_start
                         ? outcome.process.start_error

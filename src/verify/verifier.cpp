@@ -125,7 +125,7 @@ struct Run {
 
   HarnessOutcome run_trusted(const std::string& command, const std::string& dir,
                              std::vector<std::string> args) {
-    return harness.run({command, std::move(args), work / dir, false, {}, {}});
+    return harness.run({command, std::move(args), work / dir, false, {}, {}, {}});
   }
 
   bool static_checks() {
@@ -161,6 +161,7 @@ struct Run {
                      work / "candidate",
                      true,
                      {},
+                     {request.task, request.candidate},
                      {{"ANVIL_BUILD_LOG", (work / "candidate" / "build.log").string()}}};
     auto outcome = harness.run(call);
     keep_artifact(work / "candidate" / "build.log", "build.log");
@@ -247,11 +248,12 @@ struct Run {
     std::map<std::string, std::string> env{{"OMP_NUM_THREADS", std::to_string(threads)}};
 
     MachineTimingLock lock;
-    auto reference = harness.run({"time", common, work / "time-reference", false, {}, env});
+    auto reference = harness.run({"time", common, work / "time-reference", false, {}, {}, env});
     require_success(reference, "timing the reference");
     auto args = common;
     args.insert(args.end(), {"--candidate", request.candidate.string()});
-    auto candidate = harness.run({"time", args, work / "time-candidate", true, {}, env});
+    auto candidate = harness.run(
+        {"time", args, work / "time-candidate", true, {}, {request.task, request.candidate}, env});
     if (!accept_candidate_process(candidate, kStageTiming)) {
       if (result.stage == kStageBuild || result.stage == kStageCorrectness) result.stage = kStageTiming;
       return false;

@@ -1,0 +1,315 @@
+// End to end: the real `anvil` binary verifies real candidates through real compiles and real
+// child processes; each bad behaviour must be rejected at the right stage with the right class.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "candidate_template.hpp"
+#include "core/process.hpp"
+#include "core/temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using anvil::testing::CandidateParts;
+using nlohmann::json;
+
+const fs::path kFixtures = fs::path(ANVIL_SOURCE_DIR) / "tests" / "fixtures";
+const fs::path kScaleAdd = kFixtures / "tasks" / "scale_add.py";
+
+struct AnvilRun {
+  int exit_code = -1;
+  json report;
+  std::string out, err;
+};
+
+AnvilRun run_anvil(std::vector<std::string> args) {
+  args.insert(args.begin(), ANVIL_BINARY);
+  auto run = anvil::run_captured(args, std::chrono::seconds(300));
+  AnvilRun result{run.outcome.exit_code, nullptr, run.out, run.err};
+  auto start = run.out.find('{');
+  if (start != std::string::npos) result.report = json::parse(run.out.substr(start), nullptr, false);
+  return result;
+}
+
+AnvilRun verify_json(const fs::path& task, const fs::path& candidate, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"verify", "--task", task.string(), "--candidate", candidate.string(), "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_anvil(args);
+}
+
+class VerifyE2E : public ::testing::Test {
+ protected:
+  fs::path write_candidate(const std::string& name, const std::string& text) {
+    auto path = scratch_.path() / (name + ".py");
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  AnvilRun verify_scale_add(const CandidateParts& parts, std::vector<std::string> extra = {"--no-timing"}) {
+    return verify_json(kScaleAdd, write_candidate("candidate", anvil::testing::render_candidate(parts)), extra);
+  }
+
+  static void expect_rejected(const AnvilRun& run, const std::string& stage, const std::string& error_class) {
+    ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
+    ASSERT_TRUE(run.report.is_object()) << run.out;
+    EXPECT_EQ(run.report["status"], "fail");
+    EXPECT_EQ(run.report["stage"], stage) << run.report.dump(2);
+    EXPECT_EQ(run.report["error_class"], error_class) << run.report.dump(2);
+  }
+
+  anvil::TempDir scratch_{"anvil-e2e"};
+};
+
+TEST_F(VerifyE2E, CorrectCandidatePassesWithTimingAndSpeedup) {
+  auto run = verify_scale_add(CandidateParts{}, {"--threads", "1"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto& r = run.report;
+  EXPECT_EQ(r["status"], "pass");
+  EXPECT_EQ(r["stage"], "timing");
+  EXPECT_TRUE(r["error_class"].is_null());
+  ASSERT_EQ(r["cases"].size(), 1u);
+  ASSERT_EQ(r["cases"][0]["draws"].size(), 2u) << "two independent input draws";
+  EXPECT_EQ(r["cases"][0]["draws"][0]["outputs"][0]["shape"], json({257, 129}));
+  EXPECT_EQ(r["cases"][0]["draws"][0]["outputs"][0]["over_tau"], 0);
+  EXPECT_GT(r["timing"]["candidate"]["median_ms"].get<double>(), 0.0);
+  EXPECT_GT(r["timing"]["reference"]["median_ms"].get<double>(), 0.0);
+  EXPECT_GE(r["timing"]["candidate"]["repeats"].get<int>(), 10);
+  EXPECT_EQ(r["timing"]["candidate"]["threads"], 1);
+  EXPECT_EQ(r["timing"]["reference"]["threads"], 1);
+  double expected = r["timing"]["reference"]["median_ms"].get<double>() /
+                    r["timing"]["candidate"]["median_ms"].get<double>();
+  EXPECT_NEAR(r["speedup"].get<double>(), expected, 1e-9);
+}
+
+TEST_F(VerifyE2E, HumanReportNamesVerdictAndCases) {
+  auto candidate = write_candidate("candidate", anvil::testing::render_candidate(CandidateParts{}));
+  auto run = run_anvil({"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(), "--no-timing"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("PASS"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("case default draw 1: ok"), std::string::npos) << run.out;
+}
+
+TEST_F(VerifyE2E, WrongResultIsNumerical) {
+  CandidateParts parts;
+  parts.kernel_body = "    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * alpha - y[i];\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "numerical");
+  auto output = run.report["cases"][0]["draws"][0]["outputs"][0];
+  EXPECT_FALSE(output["passed"].get<bool>());
+  EXPECT_GT(output["fraction_over_tau"].get<double>(), 0.5);
+  EXPECT_TRUE(output.contains("worst"));
+}
+
+TEST_F(VerifyE2E, CompileErrorCarriesCompilerOutput) {
+  CandidateParts parts;
+  parts.kernel_body = "    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * alpha + undeclared_name;\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "build", "compile");
+  EXPECT_NE(run.report["evidence"].get<std::string>().find("undeclared_name"), std::string::npos)
+      << run.report.dump(2);
+}
+
+TEST_F(VerifyE2E, InfiniteLoopTimesOutAndAnvilSurvives) {
+  CandidateParts parts;
+  parts.kernel_body = "    volatile int spin = 1;\n    while (spin) {}\n";
+  auto run = verify_scale_add(parts, {"--no-timing", "--timeout", "4"});
+  expect_rejected(run, "correctness", "timeout");
+  EXPECT_NE(run.report["message"].get<std::string>().find("case=default"), std::string::npos);
+}
+
+TEST_F(VerifyE2E, SegfaultIsCrashWithSignal) {
+  CandidateParts parts;
+  parts.kernel_body = "    volatile float* nowhere = nullptr;\n    *nowhere = x[0];\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "crash");
+  EXPECT_NE(run.report["message"].get<std::string>().find("SIGSEGV"), std::string::npos);
+  EXPECT_NE(run.report["evidence"].get<std::string>().find("Segmentation fault"), std::string::npos)
+      << "faulthandler's stack trace is the evidence";
+}
+
+TEST_F(VerifyE2E, TorchCallInForwardIsStaticViolation) {
+  CandidateParts parts;
+  parts.forward_body = "        return torch.add(x * self.alpha, y)\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "static", "violation");
+  EXPECT_EQ(run.report["violations"][0]["rule"], "framework-call");
+}
+
+TEST_F(VerifyE2E, TensorMethodIsCaughtByDispatchGuard) {
+  CandidateParts parts;
+  parts.forward_body = "        return x.mul(self.alpha).add(y)\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "violation");
+  auto violations = run.report["violations"].dump();
+  EXPECT_NE(violations.find("aten::mul"), std::string::npos) << violations;
+  EXPECT_NE(violations.find("aten::add"), std::string::npos) << violations;
+}
+
+TEST_F(VerifyE2E, TryExceptFallbackIsStaticViolation) {
+  CandidateParts parts;
+  parts.forward_body =
+      "        try:\n"
+      "            out = torch.empty_like(x)\n"
+      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), out.data_ptr(), self.alpha, x.numel())\n"
+      "            return out\n"
+      "        except Exception:\n"
+      "            return x * self.alpha + y\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "static", "violation");
+  EXPECT_EQ(run.report["violations"][0]["rule"], "try-except");
+}
+
+TEST_F(VerifyE2E, WritingIntoInputIsViolation) {
+  CandidateParts parts;
+  parts.kernel_body =
+      "    float* writable = const_cast<float*>(y);\n"
+      "    for (int64_t i = 0; i < n; ++i) { out[i] = x[i] * alpha + y[i]; writable[i] = 0.0f; }\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "violation");
+  EXPECT_EQ(run.report["violations"][0]["rule"], "input-modified");
+}
+
+TEST_F(VerifyE2E, CachedFirstOutputIsViolation) {
+  CandidateParts parts;
+  parts.init_extra = "        self.cached = None\n";
+  parts.forward_body =
+      "        if self.cached is None:\n"
+      "            self.cached = torch.empty_like(x)\n"
+      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), self.cached.data_ptr(), self.alpha, x.numel())\n"
+      "        return self.cached\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "violation");
+  EXPECT_EQ(run.report["violations"][0]["rule"], "aliasing");
+  EXPECT_NE(run.report["message"].get<std::string>().find("previous call"), std::string::npos);
+}
+
+TEST_F(VerifyE2E, ReturningAnInputIsViolation) {
+  CandidateParts parts;
+  parts.forward_body = "        return y\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "violation");
+  EXPECT_NE(run.report["message"].get<std::string>().find("aliases input y"), std::string::npos);
+}
+
+TEST_F(VerifyE2E, WrongOutputShapeIsApiError) {
+  CandidateParts parts;
+  parts.forward_body =
+      "        out = torch.empty_like(x)\n"
+      "        _lib.scale_add(x.data_ptr(), y.data_ptr(), out.data_ptr(), self.alpha, x.numel())\n"
+      "        return out.view(-1)\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "correctness", "api");
+}
+
+TEST_F(VerifyE2E, SubclassingModelIsStaticViolation) {
+  CandidateParts parts;
+  parts.prelude = "class Model(nn.Module):\n    pass\n\n\n";
+  parts.class_line = "class ModelNew(Model):\n";
+  auto run = verify_scale_add(parts);
+  expect_rejected(run, "static", "violation");
+  EXPECT_EQ(run.report["violations"][0]["rule"], "subclass-model");
+}
+
+TEST_F(VerifyE2E, DynamicTaskChecksDefaultAndDrawnCases) {
+  auto run = verify_json(kFixtures / "tasks" / "row_sum.py", kFixtures / "candidates" / "row_sum.py",
+                         {"--no-timing"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto& cases = run.report["cases"];
+  ASSERT_EQ(cases.size(), 4u);
+  EXPECT_EQ(cases[0]["dims"], json({{"cols", 256}, {"rows", 64}}));
+  EXPECT_EQ(cases[1]["dims"], json({{"cols", 1}, {"rows", 1}}));
+  for (const auto& dim : {"rows", "cols"}) {
+    auto prime = cases[2]["dims"][dim].get<int>();
+    auto ragged = cases[3]["dims"][dim].get<int>();
+    EXPECT_GE(prime, 2);
+    for (int d = 2; d * d <= prime; ++d) EXPECT_NE(prime % d, 0) << dim << "=" << prime;
+    EXPECT_NE(ragged % 8, 0) << dim << "=" << ragged;
+  }
+}
+
+TEST_F(VerifyE2E, DynamicTaskCatchesMissingTailHandling) {
+  std::ifstream in(kFixtures / "candidates" / "row_sum.py");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto marker = text.find("int64_t end = cols;");
+  ASSERT_NE(marker, std::string::npos);
+  text.replace(marker, 19, "int64_t end = cols - cols % 8;");
+  auto run = verify_json(kFixtures / "tasks" / "row_sum.py", write_candidate("tail_bug", text), {"--no-timing"});
+  expect_rejected(run, "correctness", "numerical");
+  EXPECT_NE(run.report["message"].get<std::string>().find("case ones"), std::string::npos)
+      << "the size-1 case is the first that exposes a missing tail";
+}
+
+TEST_F(VerifyE2E, SameSeedReplaysSameCases) {
+  auto task = kFixtures / "tasks" / "row_sum.py";
+  auto candidate = kFixtures / "candidates" / "row_sum.py";
+  auto first = verify_json(task, candidate, {"--no-timing", "--seed", "12345"});
+  auto second = verify_json(task, candidate, {"--no-timing", "--seed", "12345"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(first.report["seed"], 12345);
+  EXPECT_EQ(first.report["cases"], second.report["cases"]);
+}
+
+TEST_F(VerifyE2E, NumpyTaskVerifies) {
+  auto run = verify_json(kFixtures / "tasks" / "numpy_axpy.py", kFixtures / "candidates" / "numpy_axpy.py",
+                         {"--no-timing"});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(run.report["cases"][0]["draws"][1]["outputs"][0]["elements"], 1000);
+}
+
+TEST_F(VerifyE2E, BrokenTaskIsUsageErrorNotVerdict) {
+  auto run = verify_json(kFixtures / "tasks" / "broken_reference.py", kFixtures / "candidates" / "row_sum.py");
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("describing the task"), std::string::npos) << run.err;
+}
+
+TEST_F(VerifyE2E, MissingFilesAndUnknownTargetsAreUsageErrors) {
+  auto candidate = kFixtures / "candidates" / "row_sum.py";
+  EXPECT_EQ(verify_json("/nonexistent/task.py", candidate).exit_code, 2);
+  auto run = verify_json(kScaleAdd, candidate, {"--dsl", "brainfuck"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("--dsl cpp --backend cpu"), std::string::npos) << run.err;
+  EXPECT_EQ(run_anvil({"verify", "--task"}).exit_code, 2);
+}
+
+TEST_F(VerifyE2E, DescribeJsonHasSignatureDimsAndOpGraph) {
+  auto run = run_anvil({"describe", (kFixtures / "tasks" / "row_sum.py").string(), "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto& spec = run.report;
+  EXPECT_EQ(spec["frontend"], "torch");
+  EXPECT_EQ(spec["inputs"][0]["name"], "x");
+  EXPECT_EQ(spec["inputs"][0]["shape"], json({64, 256}));
+  EXPECT_EQ(spec["outputs"][0]["shape"], json({64}));
+  EXPECT_EQ(spec["dynamic_dims"][0]["name"], "rows");
+  EXPECT_EQ(spec["dynamic_dims"][0]["high"], 300);
+  ASSERT_FALSE(spec["op_graph"].empty());
+  EXPECT_EQ(spec["op_graph"][0]["op"], "aten::sum");
+  EXPECT_EQ(spec["op_graph"][0]["inputs"][0]["shape"], json({64, 256}));
+}
+
+TEST_F(VerifyE2E, DescribeTracesNumpyReference) {
+  auto run = run_anvil({"describe", (kFixtures / "tasks" / "numpy_axpy.py").string(), "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::vector<std::string> ops;
+  for (const auto& op : run.report["op_graph"]) ops.push_back(op["op"]);
+  EXPECT_EQ(ops, (std::vector<std::string>{"numpy.multiply", "numpy.add"}));
+  EXPECT_EQ(run.report["frontend"], "numpy");
+}
+
+TEST_F(VerifyE2E, DoctorReportsToolsAndReadiness) {
+  auto run = run_anvil({"doctor"});
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_NE(run.out.find("C++ compiler"), std::string::npos);
+  EXPECT_NE(run.out.find("PyTorch"), std::string::npos);
+  EXPECT_NE(run.out.find("sandbox"), std::string::npos);
+  auto missing = run_anvil({"--python", "/nonexistent/python3", "doctor"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.out.find("MISSING"), std::string::npos) << missing.out;
+}
+
+}  // namespace
