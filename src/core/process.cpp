@@ -157,10 +157,12 @@ ProcessOutcome run_process(const ProcessSpec& spec) {
   return outcome;
 }
 
-CapturedRun run_captured(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+CapturedRun run_captured(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& env) {
   TempDir scratch("anvil-probe");
   ProcessSpec spec;
   spec.argv = argv;
+  spec.env = env;
   spec.stdout_path = scratch.path() / "out";
   spec.stderr_path = scratch.path() / "err";
   spec.timeout = timeout;

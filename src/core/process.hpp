@@ -46,7 +46,8 @@ struct CapturedRun {
 
 // Runs a short command and returns what it printed (for tool probes such as `g++ --version`).
 CapturedRun run_captured(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                         const std::map<std::string, std::string>& env = {});
 
 std::string signal_name(int signal);
 

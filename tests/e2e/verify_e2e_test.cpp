@@ -28,9 +28,9 @@ struct AnvilRun {
   std::string out, err;
 };
 
-AnvilRun run_anvil(std::vector<std::string> args) {
+AnvilRun run_anvil(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
   args.insert(args.begin(), ANVIL_BINARY);
-  auto run = anvil::run_captured(args, std::chrono::seconds(300));
+  auto run = anvil::run_captured(args, std::chrono::seconds(300), env);
   AnvilRun result{run.outcome.exit_code, nullptr, run.out, run.err};
   auto start = run.out.find('{');
   if (start != std::string::npos) result.report = json::parse(run.out.substr(start), nullptr, false);
@@ -43,6 +43,17 @@ AnvilRun verify_json(const fs::path& task, const fs::path& candidate, std::vecto
   return run_anvil(args);
 }
 
+// Processes whose command line mentions `needle` (read from /proc: no procps needed).
+int processes_mentioning(const std::string& needle) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(needle) != std::string::npos) ++count;
+  }
+  return count;
+}
+
 class VerifyE2E : public ::testing::Test {
  protected:
   fs::path write_candidate(const std::string& name, const std::string& text) {
@@ -53,6 +64,18 @@ class VerifyE2E : public ::testing::Test {
 
   AnvilRun verify_scale_add(const CandidateParts& parts, std::vector<std::string> extra = {"--no-timing"}) {
     return verify_json(kScaleAdd, write_candidate("candidate", anvil::testing::render_candidate(parts)), extra);
+  }
+
+  // Runs verify with a private TMPDIR and expects Anvil to have left nothing in it.
+  AnvilRun verify_scale_add_leaving_no_files(const CandidateParts& parts, std::vector<std::string> extra) {
+    auto tmp = scratch_.path() / "tmp";
+    fs::create_directories(tmp);
+    auto candidate = write_candidate("candidate", anvil::testing::render_candidate(parts));
+    std::vector<std::string> args{"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(), "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto run = run_anvil(args, {{"TMPDIR", tmp.string()}});
+    EXPECT_TRUE(fs::is_empty(tmp)) << "temporary files left behind in " << tmp;
+    return run;
   }
 
   static void expect_rejected(const AnvilRun& run, const std::string& stage, const std::string& error_class) {
@@ -118,15 +141,17 @@ TEST_F(VerifyE2E, CompileErrorCarriesCompilerOutput) {
 TEST_F(VerifyE2E, InfiniteLoopTimesOutAndAnvilSurvives) {
   CandidateParts parts;
   parts.kernel_body = "    volatile int spin = 1;\n    while (spin) {}\n";
-  auto run = verify_scale_add(parts, {"--no-timing", "--timeout", "4"});
+  auto run = verify_scale_add_leaving_no_files(parts, {"--no-timing", "--timeout", "4"});
   expect_rejected(run, "correctness", "timeout");
+  EXPECT_EQ(processes_mentioning((scratch_.path() / "candidate.py").string()), 0)
+      << "the hung candidate must be killed with its whole process group";
   EXPECT_NE(run.report["message"].get<std::string>().find("case=default"), std::string::npos);
 }
 
 TEST_F(VerifyE2E, SegfaultIsCrashWithSignal) {
   CandidateParts parts;
   parts.kernel_body = "    volatile float* nowhere = nullptr;\n    *nowhere = x[0];\n";
-  auto run = verify_scale_add(parts);
+  auto run = verify_scale_add_leaving_no_files(parts, {"--no-timing"});
   expect_rejected(run, "correctness", "crash");
   EXPECT_NE(run.report["message"].get<std::string>().find("SIGSEGV"), std::string::npos);
   EXPECT_NE(run.report["evidence"].get<std::string>().find("Segmentation fault"), std::string::npos)
