@@ -1,9 +1,9 @@
 #include "core/config.hpp"
 
-#include <cstdlib>
-
 #include <fmt/format.h>
 #include <toml++/toml.h>
+
+#include <cstdlib>
 
 #include "core/error.hpp"
 
@@ -56,9 +56,9 @@ void apply_file(const std::filesystem::path& path, Settings& settings) {
     table = toml::parse_file(path.string());
   } catch (const toml::parse_error& error) {
     const auto& where = error.source().begin;
-    throw UsageError(fmt::format("{}:{}:{}: {}", path.string(), where.line, where.column,
-                                 error.description()),
-                     "fix the TOML syntax at that line");
+    throw UsageError(
+        fmt::format("{}:{}:{}: {}", path.string(), where.line, where.column, error.description()),
+        "fix the TOML syntax at that line");
   }
   read_into(table, "python", "interpreter", settings.python);
   read_into(table, "verify", "timeout_s", settings.timeout_s);
@@ -92,7 +92,8 @@ void validate_settings(const Settings& settings) {
                      "the protocol checks every shape case on two independent input draws");
   }
   if (settings.sandbox != "auto" && settings.sandbox != "bwrap" && settings.sandbox != "none") {
-    throw UsageError("[verify].sandbox must be auto, bwrap or none, not '" + settings.sandbox + "'");
+    throw UsageError("[verify].sandbox must be auto, bwrap or none, not '" + settings.sandbox +
+                     "'");
   }
   if (settings.threads < 0) throw UsageError("threads must be 0 (all CPUs) or positive");
 }

@@ -17,15 +17,15 @@ struct TimingBudget {
 // variable > config file > these defaults.
 struct Settings {
   std::string python = "/usr/bin/python3";
-  int timeout_s = 60;          // per child process
-  int threads = 0;             // threads for both timing sides; 0 = every online CPU
-  int memory_limit_mb = 16384; // address-space limit of candidate processes; 0 = none
+  int timeout_s = 60;            // per child process
+  int threads = 0;               // threads for both timing sides; 0 = every online CPU
+  int memory_limit_mb = 16384;   // address-space limit of candidate processes; 0 = none
   std::string sandbox = "auto";  // auto | bwrap | none
-  int draws = 2;               // independent input draws per shape case (at least 2)
+  int draws = 2;                 // independent input draws per shape case (at least 2)
   TimingBudget timing;
   std::string cxx = "g++";
   std::string cxxflags = "-O3 -march=native -fopenmp -shared -fPIC";
-  std::string cache_dir;       // empty: ~/.cache/anvil
+  std::string cache_dir;              // empty: ~/.cache/anvil
   std::filesystem::path loaded_from;  // the config file read, if any
 };
 

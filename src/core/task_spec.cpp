@@ -35,7 +35,8 @@ TaskSpec parse_task_spec(const nlohmann::json& description) {
       spec.dynamic_dims.push_back({d.at("name"), d.at("low"), d.at("high"), d.at("default")});
     }
     for (const auto& op : description.at("op_graph")) {
-      spec.op_graph.push_back({op.at("op"), parse_values(op.at("inputs")), parse_values(op.at("outputs"))});
+      spec.op_graph.push_back(
+          {op.at("op"), parse_values(op.at("inputs")), parse_values(op.at("outputs"))});
     }
     spec.raw = description;
     return spec;

@@ -1,18 +1,17 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace anvil {
 
 // A task as the harness describes it (`anvil describe TASK --json`): what goes in and out,
 // which dimensions vary, and the framework operators its reference runs, in order.
 struct TensorInfo {
-  std::string name;   // forward's parameter name (inputs only)
-  std::string kind;   // tensor | scalar | sequence | object
+  std::string name;  // forward's parameter name (inputs only)
+  std::string kind;  // tensor | scalar | sequence | object
   std::vector<std::int64_t> shape;
   std::string dtype;  // tensors only
 };

@@ -1,8 +1,9 @@
 #include "core/temp_dir.hpp"
 
+#include <stdlib.h>
+
 #include <cerrno>
 #include <cstring>
-#include <stdlib.h>
 #include <system_error>
 #include <vector>
 
@@ -15,8 +16,9 @@ TempDir::TempDir(const std::string& prefix) {
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (mkdtemp(buffer.data()) == nullptr) {
-    throw UsageError("cannot create a temporary folder from " + pattern + ": " + std::strerror(errno),
-                     "check that TMPDIR points to a writable folder with free space");
+    throw UsageError(
+        "cannot create a temporary folder from " + pattern + ": " + std::strerror(errno),
+        "check that TMPDIR points to a writable folder with free space");
   }
   path_ = buffer.data();
 }

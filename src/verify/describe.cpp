@@ -8,7 +8,8 @@ namespace anvil::verify {
 TaskSpec describe_task(const HarnessRunner& harness, const std::filesystem::path& task,
                        const std::filesystem::path& workdir, std::uint64_t seed) {
   if (!std::filesystem::is_regular_file(task)) {
-    throw UsageError("task file not found: " + task.string(), "pass the path of a Python task file");
+    throw UsageError("task file not found: " + task.string(),
+                     "pass the path of a Python task file");
   }
   auto absolute = std::filesystem::absolute(task);
   auto outcome = harness.run({"describe",

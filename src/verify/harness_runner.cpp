@@ -35,8 +35,9 @@ HarnessOutcome HarnessRunner::run(const HarnessCall& call) const {
   auto progress_path = call.workdir / "progress.txt";
   std::filesystem::remove(result_path);
 
-  std::vector<std::string> argv{settings_.python, "-m", "anvil_harness", call.command,
-                                "--result", result_path.string(), "--progress", progress_path.string()};
+  std::vector<std::string> argv{
+      settings_.python,     "-m",         "anvil_harness",       call.command, "--result",
+      result_path.string(), "--progress", progress_path.string()};
   argv.insert(argv.end(), call.args.begin(), call.args.end());
 
   ProcessSpec spec;

@@ -2,11 +2,10 @@
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/config.hpp"
 #include "core/process.hpp"
@@ -20,7 +19,8 @@ struct HarnessCall {
   std::vector<std::string> args;
   std::filesystem::path workdir;  // gets result.json, progress.txt, stdout.log, stderr.log
   bool untrusted = false;         // candidate code runs: sandbox and memory limit apply
-  std::vector<std::filesystem::path> writable;  // folders the sandbox lets it write (workdir always)
+  std::vector<std::filesystem::path>
+      writable;  // folders the sandbox lets it write (workdir always)
   std::vector<std::filesystem::path> readable;  // files it must read (the task, the candidate)
   std::map<std::string, std::string> env;
 };

@@ -1,8 +1,8 @@
 #include "verify/metric.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace anvil::verify {
 namespace {
@@ -36,8 +36,9 @@ TensorComparison compare_integers(const HostTensor& reference, const HostTensor&
       result.elements ? static_cast<double>(result.over_tau) / result.elements : 0.0;
   result.passed = result.over_tau == 0;
   if (!result.passed) {
-    result.reason = fmt::format("{} of {} integer elements differ (integer outputs must match exactly)",
-                                result.over_tau, result.elements);
+    result.reason =
+        fmt::format("{} of {} integer elements differ (integer outputs must match exactly)",
+                    result.over_tau, result.elements);
   }
   return result;
 }
@@ -46,10 +47,14 @@ TensorComparison compare_integers(const HostTensor& reference, const HostTensor&
 
 Tolerance default_tolerance(DType dtype) {
   switch (dtype) {
-    case DType::float16: return {4e-3, 1e-3};
-    case DType::bfloat16: return {1.6e-2, 1e-2};
-    case DType::float64: return {1e-3, 1e-12};
-    default: return {1e-3, 1e-5};
+    case DType::float16:
+      return {4e-3, 1e-3};
+    case DType::bfloat16:
+      return {1.6e-2, 1e-2};
+    case DType::float64:
+      return {1e-3, 1e-12};
+    default:
+      return {1e-3, 1e-5};
   }
 }
 
@@ -103,14 +108,15 @@ TensorComparison compare_tensors(const HostTensor& reference, const HostTensor& 
   }
   result.fraction_over =
       result.elements ? static_cast<double>(result.over_tau) / result.elements : 0.0;
-  result.passed = result.nan_inf_mismatches == 0 && fraction_within(result.over_tau, result.elements, tau);
+  result.passed =
+      result.nan_inf_mismatches == 0 && fraction_within(result.over_tau, result.elements, tau);
   if (result.nan_inf_mismatches > 0) {
     result.reason = fmt::format("{} elements differ in NaN/Inf position (NaN and Inf must match)",
                                 result.nan_inf_mismatches);
   } else if (!result.passed) {
-    result.reason = fmt::format("{} of {} elements ({:.4g}%) have relative error above {} (at most {:.4g}% may)",
-                                result.over_tau, result.elements, 100.0 * result.fraction_over, tau,
-                                100.0 * tau);
+    result.reason = fmt::format(
+        "{} of {} elements ({:.4g}%) have relative error above {} (at most {:.4g}% may)",
+        result.over_tau, result.elements, 100.0 * result.fraction_over, tau, 100.0 * tau);
   }
   return result;
 }

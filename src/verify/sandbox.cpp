@@ -13,7 +13,8 @@ const std::vector<std::string> kIsolation{"--unshare-net", "--unshare-pid", "--u
 
 // Empty when bubblewrap can isolate a process here; otherwise why not.
 std::optional<std::string> bwrap_problem() {
-  std::vector<std::string> probe{"bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"};
+  std::vector<std::string> probe{"bwrap", "--ro-bind", "/",      "/",
+                                 "--dev", "/dev",      "--proc", "/proc"};
   probe.insert(probe.end(), kIsolation.begin(), kIsolation.end());
   probe.push_back("true");
   auto run = run_captured(probe, std::chrono::seconds(10));
@@ -36,8 +37,8 @@ std::vector<std::string> Sandbox::wrap(const std::vector<std::string>& argv,
                                        const std::vector<std::filesystem::path>& writable,
                                        const std::vector<std::filesystem::path>& readable) const {
   if (kind == Kind::none) return argv;
-  std::vector<std::string> wrapped{"bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                                   "--tmpfs", "/tmp"};
+  std::vector<std::string> wrapped{"bwrap", "--ro-bind", "/",     "/",       "--dev",
+                                   "/dev",  "--proc",    "/proc", "--tmpfs", "/tmp"};
   for (const auto& path : readable) {
     wrapped.insert(wrapped.end(), {"--ro-bind", path.string(), path.string()});
   }
@@ -58,8 +59,9 @@ Sandbox choose_sandbox(const std::string& setting) {
   const auto& problem = cached_bwrap_problem();
   if (problem) {
     if (setting == "bwrap") {
-      throw UsageError("the bwrap sandbox was required but " + *problem,
-                       "install bubblewrap, allow user namespaces, or set [verify].sandbox = \"auto\"");
+      throw UsageError(
+          "the bwrap sandbox was required but " + *problem,
+          "install bubblewrap, allow user namespaces, or set [verify].sandbox = \"auto\"");
     }
     sandbox.note = *problem + "; candidates run without network isolation";
     return sandbox;

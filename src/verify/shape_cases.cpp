@@ -1,7 +1,6 @@
 #include "verify/shape_cases.hpp"
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace anvil::verify {
@@ -26,7 +25,9 @@ std::int64_t nearest(std::int64_t start, std::int64_t low, std::int64_t high, Pr
   return start;
 }
 
-std::int64_t ones_value(const DynamicDim& dim) { return dim.low <= 1 && 1 <= dim.high ? 1 : dim.low; }
+std::int64_t ones_value(const DynamicDim& dim) {
+  return dim.low <= 1 && 1 <= dim.high ? 1 : dim.low;
+}
 
 std::int64_t prime_value(const DynamicDim& dim, std::mt19937_64& rng) {
   return nearest(log_uniform(dim.low, dim.high, rng), dim.low, dim.high, is_prime);
@@ -51,7 +52,8 @@ bool is_prime(std::int64_t n) {
 std::vector<ShapeCase> draw_shape_cases(const std::vector<DynamicDim>& dims, std::mt19937_64& rng,
                                         int draws) {
   std::vector<ShapeCase> cases{{"default", {}, {}}};
-  if (!dims.empty()) cases.insert(cases.end(), {{"ones", {}, {}}, {"prime", {}, {}}, {"ragged", {}, {}}});
+  if (!dims.empty())
+    cases.insert(cases.end(), {{"ones", {}, {}}, {"prime", {}, {}}, {"ragged", {}, {}}});
   for (const auto& dim : dims) {
     cases[0].dims[dim.name] = dim.default_value;
     cases[1].dims[dim.name] = ones_value(dim);

@@ -1,12 +1,12 @@
 #include "verify/tensor_file.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
 #include <fstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -92,7 +92,8 @@ std::uint16_t float_to_half(float value) {
   }
   int exponent = 0;
   float fraction = std::frexp(magnitude, &exponent);  // magnitude = fraction * 2^exponent
-  auto mantissa = static_cast<std::uint32_t>(std::nearbyint(std::ldexp(fraction, 11)));  // 1024..2048
+  auto mantissa =
+      static_cast<std::uint32_t>(std::nearbyint(std::ldexp(fraction, 11)));  // 1024..2048
   if (mantissa == 2048) {
     mantissa = 1024;
     ++exponent;
@@ -119,23 +120,35 @@ std::size_t HostTensor::size() const {
 
 double HostTensor::value(std::size_t i) const {
   switch (dtype) {
-    case DType::float16: return half_to_float(load<std::uint16_t>(bytes, i));
-    case DType::bfloat16: return bfloat16_to_float(load<std::uint16_t>(bytes, i));
-    case DType::float32: return load<float>(bytes, i);
-    case DType::float64: return load<double>(bytes, i);
-    default: return static_cast<double>(integer(i));
+    case DType::float16:
+      return half_to_float(load<std::uint16_t>(bytes, i));
+    case DType::bfloat16:
+      return bfloat16_to_float(load<std::uint16_t>(bytes, i));
+    case DType::float32:
+      return load<float>(bytes, i);
+    case DType::float64:
+      return load<double>(bytes, i);
+    default:
+      return static_cast<double>(integer(i));
   }
 }
 
 std::int64_t HostTensor::integer(std::size_t i) const {
   switch (dtype) {
-    case DType::int8: return load<std::int8_t>(bytes, i);
-    case DType::uint8: return load<std::uint8_t>(bytes, i);
-    case DType::boolean: return load<std::uint8_t>(bytes, i) != 0;
-    case DType::int16: return load<std::int16_t>(bytes, i);
-    case DType::int32: return load<std::int32_t>(bytes, i);
-    case DType::int64: return load<std::int64_t>(bytes, i);
-    default: return static_cast<std::int64_t>(value(i));
+    case DType::int8:
+      return load<std::int8_t>(bytes, i);
+    case DType::uint8:
+      return load<std::uint8_t>(bytes, i);
+    case DType::boolean:
+      return load<std::uint8_t>(bytes, i) != 0;
+    case DType::int16:
+      return load<std::int16_t>(bytes, i);
+    case DType::int32:
+      return load<std::int32_t>(bytes, i);
+    case DType::int64:
+      return load<std::int64_t>(bytes, i);
+    default:
+      return static_cast<std::int64_t>(value(i));
   }
 }
 
@@ -146,16 +159,36 @@ HostTensor HostTensor::from_doubles(DType dtype, std::vector<std::int64_t> shape
   for (std::size_t i = 0; i < values.size(); ++i) {
     double v = values[i];
     switch (dtype) {
-      case DType::float16: store(t.bytes, i, float_to_half(static_cast<float>(v))); break;
-      case DType::bfloat16: store(t.bytes, i, float_to_bfloat16(static_cast<float>(v))); break;
-      case DType::float32: store(t.bytes, i, static_cast<float>(v)); break;
-      case DType::float64: store(t.bytes, i, v); break;
-      case DType::int8: store(t.bytes, i, static_cast<std::int8_t>(v)); break;
-      case DType::uint8: store(t.bytes, i, static_cast<std::uint8_t>(v)); break;
-      case DType::boolean: store(t.bytes, i, static_cast<std::uint8_t>(v != 0)); break;
-      case DType::int16: store(t.bytes, i, static_cast<std::int16_t>(v)); break;
-      case DType::int32: store(t.bytes, i, static_cast<std::int32_t>(v)); break;
-      case DType::int64: store(t.bytes, i, static_cast<std::int64_t>(v)); break;
+      case DType::float16:
+        store(t.bytes, i, float_to_half(static_cast<float>(v)));
+        break;
+      case DType::bfloat16:
+        store(t.bytes, i, float_to_bfloat16(static_cast<float>(v)));
+        break;
+      case DType::float32:
+        store(t.bytes, i, static_cast<float>(v));
+        break;
+      case DType::float64:
+        store(t.bytes, i, v);
+        break;
+      case DType::int8:
+        store(t.bytes, i, static_cast<std::int8_t>(v));
+        break;
+      case DType::uint8:
+        store(t.bytes, i, static_cast<std::uint8_t>(v));
+        break;
+      case DType::boolean:
+        store(t.bytes, i, static_cast<std::uint8_t>(v != 0));
+        break;
+      case DType::int16:
+        store(t.bytes, i, static_cast<std::int16_t>(v));
+        break;
+      case DType::int32:
+        store(t.bytes, i, static_cast<std::int32_t>(v));
+        break;
+      case DType::int64:
+        store(t.bytes, i, static_cast<std::int64_t>(v));
+        break;
     }
   }
   return t;
@@ -183,13 +216,14 @@ std::vector<HostTensor> read_output_set(const std::filesystem::path& prefix) {
   for (const auto& entry : manifest.at("outputs")) {
     auto name = entry.at("dtype").get<std::string>();
     auto dtype = parse_dtype(name);
-    if (!dtype) throw Error(fmt::format("{}: unsupported dtype '{}'", manifest_path.string(), name));
+    if (!dtype)
+      throw Error(fmt::format("{}: unsupported dtype '{}'", manifest_path.string(), name));
     HostTensor tensor{*dtype, entry.at("shape").get<std::vector<std::int64_t>>(), {}};
     auto offset = entry.at("offset").get<std::size_t>();
     auto nbytes = entry.at("nbytes").get<std::size_t>();
     if (offset + nbytes > blob.size() || nbytes != tensor.size() * dtype_size(*dtype)) {
-      throw Error(fmt::format("{}: output bytes do not match its shape and dtype",
-                              manifest_path.string()));
+      throw Error(
+          fmt::format("{}: output bytes do not match its shape and dtype", manifest_path.string()));
     }
     tensor.bytes.resize(nbytes);
     std::memcpy(tensor.bytes.data(), blob.data() + offset, nbytes);

@@ -23,8 +23,8 @@ struct HostTensor {
   std::vector<std::int64_t> shape;
   std::vector<std::byte> bytes;
 
-  std::size_t size() const;                   // number of elements
-  double value(std::size_t index) const;      // any dtype, widened to double
+  std::size_t size() const;                       // number of elements
+  double value(std::size_t index) const;          // any dtype, widened to double
   std::int64_t integer(std::size_t index) const;  // integer and bool dtypes, exactly
 
   static HostTensor from_doubles(DType dtype, std::vector<std::int64_t> shape,

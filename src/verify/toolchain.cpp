@@ -1,11 +1,11 @@
 #include "verify/toolchain.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/paths.hpp"
 #include "core/process.hpp"
@@ -26,7 +26,8 @@ std::vector<std::string> split_flags(const std::string& flags) {
 }
 
 Finding probe_compiler(const Settings& settings) {
-  Finding f{"C++ compiler", false, true, "", "apt-get install g++ (or set [cpp].compiler / ANVIL_CXX)"};
+  Finding f{"C++ compiler", false, true, "",
+            "apt-get install g++ (or set [cpp].compiler / ANVIL_CXX)"};
   auto run = run_captured({settings.cxx, "--version"});
   f.found = run.outcome.succeeded();
   f.detail = f.found ? first_line(run.out) : settings.cxx + ": " + run.outcome.describe();
@@ -35,17 +36,19 @@ Finding probe_compiler(const Settings& settings) {
 
 // Builds a real OpenMP shared object with the configured flags, as anvil_rt.cpp.load will.
 Finding probe_openmp(const Settings& settings) {
-  Finding f{"OpenMP build (" + settings.cxxflags + ")", false, true, "",
+  Finding f{"OpenMP build", false, true, "",
             "install g++ with libgomp (apt-get install g++), or fix [cpp].flags"};
   TempDir scratch("anvil-doctor");
   auto source = scratch.path() / "probe.cpp";
-  std::ofstream(source) << "#include <omp.h>\nextern \"C\" int threads() { return omp_get_max_threads(); }\n";
+  std::ofstream(source)
+      << "#include <omp.h>\nextern \"C\" int threads() { return omp_get_max_threads(); }\n";
   std::vector<std::string> argv{settings.cxx};
   for (auto& flag : split_flags(settings.cxxflags)) argv.push_back(flag);
   argv.insert(argv.end(), {source.string(), "-o", (scratch.path() / "probe.so").string()});
   auto run = run_captured(argv, std::chrono::seconds(60));
   f.found = run.outcome.succeeded();
-  f.detail = f.found ? "compiles and links -fopenmp shared objects" : first_line(run.err + run.out);
+  f.detail = (f.found ? "builds shared objects with " : "fails with ") + settings.cxxflags +
+             (f.found ? "" : ": " + first_line(run.err + run.out));
   return f;
 }
 
@@ -70,7 +73,8 @@ std::vector<Finding> probe_python(const Settings& settings) {
   python.detail = "Python " + v.value("python", std::string("?"));
   auto version_of = [&](Finding& f, const char* key) {
     f.found = v.contains(key) && v[key].is_string();
-    f.detail = f.found ? v[key].get<std::string>() : v.value(std::string(key) + "_error", std::string("missing"));
+    f.detail = f.found ? v[key].get<std::string>()
+                       : v.value(std::string(key) + "_error", std::string("missing"));
   };
   version_of(torch, "torch");
   version_of(numpy, "numpy");

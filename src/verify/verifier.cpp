@@ -1,6 +1,7 @@
 #include "verify/verifier.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -8,8 +9,6 @@
 #include <chrono>
 #include <fstream>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "core/error.hpp"
 #include "core/temp_dir.hpp"
@@ -46,9 +45,7 @@ int online_cpus() {
   return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
 }
 
-void write_json(const fs::path& path, const json& value) {
-  std::ofstream(path) << value.dump(2);
-}
+void write_json(const fs::path& path, const json& value) { std::ofstream(path) << value.dump(2); }
 
 // The verdict so far; each stage either returns normally or fills `result` and stops.
 struct Run {
@@ -100,7 +97,8 @@ struct Run {
     const auto& r = *outcome.result;
     auto error_class = r.value("error_class", std::string(kRuntime));
     if (error_class == "usage") throw UsageError(r.value("message", "the task is broken"));
-    if (error_class == kCompile || (error_class == kApi && stage == kStageBuild)) stage = kStageBuild;
+    if (error_class == kCompile || (error_class == kApi && stage == kStageBuild))
+      stage = kStageBuild;
     fail(stage, error_class, first_line(r.value("message", "")), r.value("message", ""));
     result.violations = r.value("violations", json::array());
     return false;
@@ -141,7 +139,8 @@ struct Run {
   void plan_cases(std::mt19937_64& rng) {
     auto spec = describe_task(harness, request.task, work / "describe", rng() >> 1);
     std::vector<DynamicDim> dims;
-    for (const auto& d : spec.dynamic_dims) dims.push_back({d.name, d.low, d.high, d.default_value});
+    for (const auto& d : spec.dynamic_dims)
+      dims.push_back({d.name, d.low, d.high, d.default_value});
     cases = draw_shape_cases(dims, rng, harness.settings().draws);
   }
 
@@ -154,15 +153,16 @@ struct Run {
 
   bool run_candidate() {
     auto cases_path = write_cases("candidate");
-    HarnessCall call{"candidate",
-                     {"--task", request.task.string(), "--candidate", request.candidate.string(),
-                      "--cases", cases_path.string(), "--out", (work / "candidate" / "out").string(),
-                      "--init-seed", std::to_string(init_seed)},
-                     work / "candidate",
-                     true,
-                     {},
-                     {request.task, request.candidate},
-                     {{"ANVIL_BUILD_LOG", (work / "candidate" / "build.log").string()}}};
+    HarnessCall call{
+        "candidate",
+        {"--task", request.task.string(), "--candidate", request.candidate.string(), "--cases",
+         cases_path.string(), "--out", (work / "candidate" / "out").string(), "--init-seed",
+         std::to_string(init_seed)},
+        work / "candidate",
+        true,
+        {},
+        {request.task, request.candidate},
+        {{"ANVIL_BUILD_LOG", (work / "candidate" / "build.log").string()}}};
     auto outcome = harness.run(call);
     keep_artifact(work / "candidate" / "build.log", "build.log");
     keep_artifact(outcome.stderr_path, "candidate.stderr.log");
@@ -171,10 +171,10 @@ struct Run {
 
   void run_reference() {
     auto cases_path = write_cases("reference");
-    auto outcome = run_trusted("reference", "reference",
-                               {"--task", request.task.string(), "--cases", cases_path.string(),
-                                "--out", (work / "reference" / "out").string(), "--init-seed",
-                                std::to_string(init_seed)});
+    auto outcome = run_trusted(
+        "reference", "reference",
+        {"--task", request.task.string(), "--cases", cases_path.string(), "--out",
+         (work / "reference" / "out").string(), "--init-seed", std::to_string(init_seed)});
     keep_artifact(outcome.stderr_path, "reference.stderr.log");
     require_success(outcome, "running the reference of " + request.task.string());
   }
@@ -212,10 +212,12 @@ struct Run {
 
   void report_mismatch(const ShapeCase& shape_case, const DrawCheck& draw, std::size_t expected,
                        std::size_t got) {
-    auto where = fmt::format("case {} {} draw {}", shape_case.id, json(shape_case.dims).dump(), draw.draw);
+    auto where =
+        fmt::format("case {} {} draw {}", shape_case.id, json(shape_case.dims).dump(), draw.draw);
     if (expected != got) {
       fail(kStageCorrectness, kApi,
-           fmt::format("{}: the candidate returned {} outputs, the reference {}", where, got, expected));
+           fmt::format("{}: the candidate returned {} outputs, the reference {}", where, got,
+                       expected));
       return;
     }
     for (const auto& output : draw.outputs) {
@@ -242,9 +244,10 @@ struct Run {
                     {"target_s", budget.target_s},
                     {"min_repeats", budget.min_repeats},
                     {"max_repeats", budget.max_repeats}};
-    std::vector<std::string> common{"--task",    request.task.string(), "--case",
-                                    case_arg.dump(), "--init-seed",    std::to_string(init_seed),
-                                    "--threads", std::to_string(threads), "--budget", budget_arg.dump()};
+    std::vector<std::string> common{
+        "--task",      request.task.string(),     "--case",    case_arg.dump(),
+        "--init-seed", std::to_string(init_seed), "--threads", std::to_string(threads),
+        "--budget",    budget_arg.dump()};
     std::map<std::string, std::string> env{{"OMP_NUM_THREADS", std::to_string(threads)}};
 
     MachineTimingLock lock;
@@ -255,7 +258,8 @@ struct Run {
     auto candidate = harness.run(
         {"time", args, work / "time-candidate", true, {}, {request.task, request.candidate}, env});
     if (!accept_candidate_process(candidate, kStageTiming)) {
-      if (result.stage == kStageBuild || result.stage == kStageCorrectness) result.stage = kStageTiming;
+      if (result.stage == kStageBuild || result.stage == kStageCorrectness)
+        result.stage = kStageTiming;
       return false;
     }
     result.reference_timing = parse_timing(reference.result->at("timing"));
@@ -265,8 +269,8 @@ struct Run {
   }
 
   static TimingStats parse_timing(const json& t) {
-    return {t.at("median_ms"), t.at("mean_ms"), t.at("stdev_ms"),  t.at("min_ms"),
-            t.at("max_ms"),    t.at("p25_ms"),  t.at("p75_ms"),    t.at("repeats"),
+    return {t.at("median_ms"),    t.at("mean_ms"), t.at("stdev_ms"), t.at("min_ms"),
+            t.at("max_ms"),       t.at("p25_ms"),  t.at("p75_ms"),   t.at("repeats"),
             t.at("warmup_calls"), t.at("threads")};
   }
 
@@ -279,10 +283,12 @@ struct Run {
 
 void check_request(const VerifyRequest& request) {
   if (!is_supported_target(request.dsl, request.backend)) {
-    throw UsageError(fmt::format("unsupported target --dsl {} --backend {}", request.dsl, request.backend),
-                     "supported targets: " + supported_targets_text());
+    throw UsageError(
+        fmt::format("unsupported target --dsl {} --backend {}", request.dsl, request.backend),
+        "supported targets: " + supported_targets_text());
   }
-  for (const auto& [what, path] : {std::pair{"task", request.task}, {"candidate", request.candidate}}) {
+  for (const auto& [what, path] :
+       {std::pair{"task", request.task}, {"candidate", request.candidate}}) {
     if (!fs::is_regular_file(path)) {
       throw UsageError(fmt::format("{} file not found: {}", what, path.string()),
                        "pass the path of a Python file");
@@ -306,7 +312,8 @@ VerifyResult verify_candidate(const VerifyRequest& request, const Settings& sett
   result.candidate = fs::absolute(request.candidate).string();
   result.dsl = request.dsl;
   result.backend = request.backend;
-  result.seed = request.seed.value_or(std::random_device{}() * 0x100000000ull + std::random_device{}());
+  result.seed =
+      request.seed.value_or(std::random_device{}() * 0x100000000ull + std::random_device{}());
   HarnessRunner harness(settings, choose_sandbox(settings.sandbox));
   result.sandbox = harness.sandbox().note;
   result.network_isolated = harness.sandbox().network_isolated;
@@ -339,7 +346,8 @@ VerifyResult verify_candidate(const VerifyRequest& request, const Settings& sett
     result.stage = kStageTiming;
     result.passed = run.measure_timing(threads);
   }
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }
 

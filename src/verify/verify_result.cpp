@@ -63,7 +63,8 @@ nlohmann::json to_json(const VerifyResult& r) {
   }
   return {{"status", r.passed ? "pass" : "fail"},
           {"stage", r.stage},
-          {"error_class", r.error_class.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error_class)},
+          {"error_class",
+           r.error_class.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error_class)},
           {"message", r.message},
           {"violations", r.violations},
           {"evidence", r.evidence},
@@ -89,7 +90,8 @@ std::string human_report(const VerifyResult& r) {
   }
   for (const auto& v : r.violations) {
     std::string where = v.contains("line") ? fmt::format("line {}: ", v["line"].get<int>()) : "";
-    out += fmt::format("  violation {}: {}{}\n", v.value("rule", "?"), where, v.value("message", ""));
+    out +=
+        fmt::format("  violation {}: {}{}\n", v.value("rule", "?"), where, v.value("message", ""));
   }
   if (!r.evidence.empty()) {
     out += "  evidence:\n";
@@ -106,8 +108,8 @@ std::string human_report(const VerifyResult& r) {
     for (const auto& d : c.draws) {
       double worst = 0;
       for (const auto& o : d.outputs) worst = std::max(worst, o.comparison.fraction_over);
-      out += fmt::format("  case {}{} draw {}: {} (fraction over tau {:.3g})\n", c.id, dims_text(c.dims),
-                         d.draw, d.passed ? "ok" : "MISMATCH", worst);
+      out += fmt::format("  case {}{} draw {}: {} (fraction over tau {:.3g})\n", c.id,
+                         dims_text(c.dims), d.draw, d.passed ? "ok" : "MISMATCH", worst);
     }
   }
   if (r.candidate_timing && r.reference_timing && r.speedup) {

@@ -30,7 +30,8 @@ inline std::string render_candidate(const CandidateParts& parts) {
          "_lib.scale_add.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, "
          "ctypes.c_float, ctypes.c_int64]\n\n\n" +
          parts.class_line +
-         "    def __init__(self, alpha):\n        super().__init__()\n        self.alpha = alpha\n" +
+         "    def __init__(self, alpha):\n        super().__init__()\n        self.alpha = "
+         "alpha\n" +
          parts.init_extra + "\n    def forward(self, x, y):\n" + parts.forward_body;
 }
 

@@ -4,10 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "candidate_template.hpp"
 #include "core/process.hpp"
@@ -28,17 +27,21 @@ struct AnvilRun {
   std::string out, err;
 };
 
-AnvilRun run_anvil(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
+AnvilRun run_anvil(std::vector<std::string> args,
+                   const std::map<std::string, std::string>& env = {}) {
   args.insert(args.begin(), ANVIL_BINARY);
   auto run = anvil::run_captured(args, std::chrono::seconds(300), env);
   AnvilRun result{run.outcome.exit_code, nullptr, run.out, run.err};
   auto start = run.out.find('{');
-  if (start != std::string::npos) result.report = json::parse(run.out.substr(start), nullptr, false);
+  if (start != std::string::npos)
+    result.report = json::parse(run.out.substr(start), nullptr, false);
   return result;
 }
 
-AnvilRun verify_json(const fs::path& task, const fs::path& candidate, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args{"verify", "--task", task.string(), "--candidate", candidate.string(), "--json"};
+AnvilRun verify_json(const fs::path& task, const fs::path& candidate,
+                     std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"verify",      "--task",           task.string(),
+                                "--candidate", candidate.string(), "--json"};
   args.insert(args.end(), extra.begin(), extra.end());
   return run_anvil(args);
 }
@@ -62,28 +65,40 @@ class VerifyE2E : public ::testing::Test {
     return path;
   }
 
-  AnvilRun verify_scale_add(const CandidateParts& parts, std::vector<std::string> extra = {"--no-timing"}) {
-    return verify_json(kScaleAdd, write_candidate("candidate", anvil::testing::render_candidate(parts)), extra);
+  AnvilRun verify_scale_add(const CandidateParts& parts,
+                            std::vector<std::string> extra = {"--no-timing"}) {
+    return verify_json(
+        kScaleAdd, write_candidate("candidate", anvil::testing::render_candidate(parts)), extra);
   }
 
   // Runs verify with a private TMPDIR and expects Anvil to have left nothing in it.
-  AnvilRun verify_scale_add_leaving_no_files(const CandidateParts& parts, std::vector<std::string> extra) {
+  AnvilRun verify_scale_add_leaving_no_files(const CandidateParts& parts,
+                                             std::vector<std::string> extra) {
     auto tmp = scratch_.path() / "tmp";
     fs::create_directories(tmp);
     auto candidate = write_candidate("candidate", anvil::testing::render_candidate(parts));
-    std::vector<std::string> args{"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(), "--json"};
+    std::vector<std::string> args{"verify",      "--task",           kScaleAdd.string(),
+                                  "--candidate", candidate.string(), "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto run = run_anvil(args, {{"TMPDIR", tmp.string()}});
     EXPECT_TRUE(fs::is_empty(tmp)) << "temporary files left behind in " << tmp;
     return run;
   }
 
-  static void expect_rejected(const AnvilRun& run, const std::string& stage, const std::string& error_class) {
+  static void expect_rejected(const AnvilRun& run, const std::string& stage,
+                              const std::string& error_class) {
     ASSERT_EQ(run.exit_code, 1) << run.out << run.err;
     ASSERT_TRUE(run.report.is_object()) << run.out;
     EXPECT_EQ(run.report["status"], "fail");
     EXPECT_EQ(run.report["stage"], stage) << run.report.dump(2);
     EXPECT_EQ(run.report["error_class"], error_class) << run.report.dump(2);
+  }
+
+  static void expect_violation(const AnvilRun& run, const std::string& stage,
+                               const std::string& rule) {
+    expect_rejected(run, stage, "violation");
+    ASSERT_FALSE(run.report["violations"].empty()) << run.report.dump(2);
+    EXPECT_EQ(run.report["violations"][0]["rule"], rule) << run.report.dump(2);
   }
 
   anvil::TempDir scratch_{"anvil-e2e"};
@@ -112,7 +127,8 @@ TEST_F(VerifyE2E, CorrectCandidatePassesWithTimingAndSpeedup) {
 
 TEST_F(VerifyE2E, HumanReportNamesVerdictAndCases) {
   auto candidate = write_candidate("candidate", anvil::testing::render_candidate(CandidateParts{}));
-  auto run = run_anvil({"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(), "--no-timing"});
+  auto run = run_anvil(
+      {"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(), "--no-timing"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("PASS"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("case default draw 1: ok"), std::string::npos) << run.out;
@@ -131,7 +147,8 @@ TEST_F(VerifyE2E, WrongResultIsNumerical) {
 
 TEST_F(VerifyE2E, CompileErrorCarriesCompilerOutput) {
   CandidateParts parts;
-  parts.kernel_body = "    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * alpha + undeclared_name;\n";
+  parts.kernel_body =
+      "    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * alpha + undeclared_name;\n";
   auto run = verify_scale_add(parts);
   expect_rejected(run, "build", "compile");
   EXPECT_NE(run.report["evidence"].get<std::string>().find("undeclared_name"), std::string::npos)
@@ -162,8 +179,7 @@ TEST_F(VerifyE2E, TorchCallInForwardIsStaticViolation) {
   CandidateParts parts;
   parts.forward_body = "        return torch.add(x * self.alpha, y)\n";
   auto run = verify_scale_add(parts);
-  expect_rejected(run, "static", "violation");
-  EXPECT_EQ(run.report["violations"][0]["rule"], "framework-call");
+  expect_violation(run, "static", "framework-call");
 }
 
 TEST_F(VerifyE2E, TensorMethodIsCaughtByDispatchGuard) {
@@ -181,13 +197,13 @@ TEST_F(VerifyE2E, TryExceptFallbackIsStaticViolation) {
   parts.forward_body =
       "        try:\n"
       "            out = torch.empty_like(x)\n"
-      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), out.data_ptr(), self.alpha, x.numel())\n"
+      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), out.data_ptr(), self.alpha, "
+      "x.numel())\n"
       "            return out\n"
       "        except Exception:\n"
       "            return x * self.alpha + y\n";
   auto run = verify_scale_add(parts);
-  expect_rejected(run, "static", "violation");
-  EXPECT_EQ(run.report["violations"][0]["rule"], "try-except");
+  expect_violation(run, "static", "try-except");
 }
 
 TEST_F(VerifyE2E, WritingIntoInputIsViolation) {
@@ -196,8 +212,7 @@ TEST_F(VerifyE2E, WritingIntoInputIsViolation) {
       "    float* writable = const_cast<float*>(y);\n"
       "    for (int64_t i = 0; i < n; ++i) { out[i] = x[i] * alpha + y[i]; writable[i] = 0.0f; }\n";
   auto run = verify_scale_add(parts);
-  expect_rejected(run, "correctness", "violation");
-  EXPECT_EQ(run.report["violations"][0]["rule"], "input-modified");
+  expect_violation(run, "correctness", "input-modified");
 }
 
 TEST_F(VerifyE2E, CachedFirstOutputIsViolation) {
@@ -206,11 +221,11 @@ TEST_F(VerifyE2E, CachedFirstOutputIsViolation) {
   parts.forward_body =
       "        if self.cached is None:\n"
       "            self.cached = torch.empty_like(x)\n"
-      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), self.cached.data_ptr(), self.alpha, x.numel())\n"
+      "            _lib.scale_add(x.data_ptr(), y.data_ptr(), self.cached.data_ptr(), self.alpha, "
+      "x.numel())\n"
       "        return self.cached\n";
   auto run = verify_scale_add(parts);
-  expect_rejected(run, "correctness", "violation");
-  EXPECT_EQ(run.report["violations"][0]["rule"], "aliasing");
+  expect_violation(run, "correctness", "aliasing");
   EXPECT_NE(run.report["message"].get<std::string>().find("previous call"), std::string::npos);
 }
 
@@ -237,13 +252,12 @@ TEST_F(VerifyE2E, SubclassingModelIsStaticViolation) {
   parts.prelude = "class Model(nn.Module):\n    pass\n\n\n";
   parts.class_line = "class ModelNew(Model):\n";
   auto run = verify_scale_add(parts);
-  expect_rejected(run, "static", "violation");
-  EXPECT_EQ(run.report["violations"][0]["rule"], "subclass-model");
+  expect_violation(run, "static", "subclass-model");
 }
 
 TEST_F(VerifyE2E, DynamicTaskChecksDefaultAndDrawnCases) {
-  auto run = verify_json(kFixtures / "tasks" / "row_sum.py", kFixtures / "candidates" / "row_sum.py",
-                         {"--no-timing"});
+  auto run = verify_json(kFixtures / "tasks" / "row_sum.py",
+                         kFixtures / "candidates" / "row_sum.py", {"--no-timing"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   const auto& cases = run.report["cases"];
   ASSERT_EQ(cases.size(), 4u);
@@ -264,7 +278,8 @@ TEST_F(VerifyE2E, DynamicTaskCatchesMissingTailHandling) {
   auto marker = text.find("int64_t end = cols;");
   ASSERT_NE(marker, std::string::npos);
   text.replace(marker, 19, "int64_t end = cols - cols % 8;");
-  auto run = verify_json(kFixtures / "tasks" / "row_sum.py", write_candidate("tail_bug", text), {"--no-timing"});
+  auto run = verify_json(kFixtures / "tasks" / "row_sum.py", write_candidate("tail_bug", text),
+                         {"--no-timing"});
   expect_rejected(run, "correctness", "numerical");
   EXPECT_NE(run.report["message"].get<std::string>().find("case ones"), std::string::npos)
       << "the size-1 case is the first that exposes a missing tail";
@@ -281,14 +296,15 @@ TEST_F(VerifyE2E, SameSeedReplaysSameCases) {
 }
 
 TEST_F(VerifyE2E, NumpyTaskVerifies) {
-  auto run = verify_json(kFixtures / "tasks" / "numpy_axpy.py", kFixtures / "candidates" / "numpy_axpy.py",
-                         {"--no-timing"});
+  auto run = verify_json(kFixtures / "tasks" / "numpy_axpy.py",
+                         kFixtures / "candidates" / "numpy_axpy.py", {"--no-timing"});
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_EQ(run.report["cases"][0]["draws"][1]["outputs"][0]["elements"], 1000);
 }
 
 TEST_F(VerifyE2E, BrokenTaskIsUsageErrorNotVerdict) {
-  auto run = verify_json(kFixtures / "tasks" / "broken_reference.py", kFixtures / "candidates" / "row_sum.py");
+  auto run = verify_json(kFixtures / "tasks" / "broken_reference.py",
+                         kFixtures / "candidates" / "row_sum.py");
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_NE(run.err.find("describing the task"), std::string::npos) << run.err;
 }

@@ -14,7 +14,8 @@ namespace {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"ANVIL_PYTHON", "ANVIL_CONFIG", "ANVIL_CXX", "ANVIL_CXXFLAGS"}) unsetenv(name);
+    for (const char* name : {"ANVIL_PYTHON", "ANVIL_CONFIG", "ANVIL_CXX", "ANVIL_CXXFLAGS"})
+      unsetenv(name);
   }
   std::filesystem::path write(const std::string& text) {
     auto path = dir_.path() / "anvil.toml";
@@ -33,10 +34,10 @@ TEST_F(ConfigTest, DefaultsWithoutFile) {
 }
 
 TEST_F(ConfigTest, FileValuesApply) {
-  auto settings = load_settings(write(
-      "[python]\ninterpreter = \"/opt/py/bin/python3\"\n"
-      "[verify]\ntimeout_s = 5\ndraws = 3\nsandbox = \"none\"\n"
-      "[timing]\ntarget_s = 0.25\n[cpp]\nflags = \"-O2 -fopenmp -shared -fPIC\"\n"));
+  auto settings = load_settings(
+      write("[python]\ninterpreter = \"/opt/py/bin/python3\"\n"
+            "[verify]\ntimeout_s = 5\ndraws = 3\nsandbox = \"none\"\n"
+            "[timing]\ntarget_s = 0.25\n[cpp]\nflags = \"-O2 -fopenmp -shared -fPIC\"\n"));
   EXPECT_EQ(settings.python, "/opt/py/bin/python3");
   EXPECT_EQ(settings.timeout_s, 5);
   EXPECT_EQ(settings.draws, 3);

@@ -9,7 +9,8 @@ namespace anvil::verify {
 namespace {
 
 HostTensor f32(const std::vector<double>& values) {
-  return HostTensor::from_doubles(DType::float32, {static_cast<std::int64_t>(values.size())}, values);
+  return HostTensor::from_doubles(DType::float32, {static_cast<std::int64_t>(values.size())},
+                                  values);
 }
 
 TEST(ElementError, RelativeToReferenceAboveEpsilon) {

@@ -10,7 +10,8 @@
 namespace anvil {
 namespace {
 
-ProcessOutcome run_shell(const std::string& script, std::chrono::milliseconds timeout, const TempDir& dir) {
+ProcessOutcome run_shell(const std::string& script, std::chrono::milliseconds timeout,
+                         const TempDir& dir) {
   ProcessSpec spec;
   spec.argv = {"/bin/sh", "-c", script};
   spec.stdout_path = dir.path() / "out";
@@ -64,7 +65,8 @@ TEST(RunProcess, PassesEnvironmentAndWorkingDirectory) {
   spec.cwd = dir.path();
   spec.stdout_path = dir.path() / "out";
   ASSERT_TRUE(run_process(spec).succeeded());
-  EXPECT_EQ(read_text_file(dir.path() / "out"), "forty-two\n" + std::filesystem::canonical(dir.path()).string() + "\n");
+  EXPECT_EQ(read_text_file(dir.path() / "out"),
+            "forty-two\n" + std::filesystem::canonical(dir.path()).string() + "\n");
 }
 
 TEST(RunProcess, MemoryLimitStopsAHugeAllocation) {

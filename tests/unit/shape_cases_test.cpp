@@ -26,7 +26,8 @@ TEST(ShapeCases, DynamicCasesCoverOnesPrimesAndRaggedSizes) {
     EXPECT_EQ(cases[0].dims.at("batch"), 128);
     EXPECT_EQ(cases[1].id, "ones");
     EXPECT_EQ(cases[1].dims.at("n"), 1);
-    for (const auto& [name, value] : cases[2].dims) EXPECT_TRUE(is_prime(value)) << name << "=" << value;
+    for (const auto& [name, value] : cases[2].dims)
+      EXPECT_TRUE(is_prime(value)) << name << "=" << value;
     for (const auto& [name, value] : cases[3].dims) {
       EXPECT_NE(value % 8, 0) << name << "=" << value;
       EXPECT_NE(value % 16, 0);
@@ -48,7 +49,8 @@ TEST(ShapeCases, OnesFallsBackToLowWhenOneIsOutsideTheRange) {
   auto cases = draw_shape_cases({{"n", 64, 70, 64}}, rng, 2);
   EXPECT_EQ(cases[1].dims.at("n"), 64);
   EXPECT_EQ(cases[2].dims.at("n"), 67) << "the only prime in [64, 70]";
-  EXPECT_TRUE(cases[3].dims.at("n") == 65 || cases[3].dims.at("n") == 67 || cases[3].dims.at("n") == 69);
+  EXPECT_TRUE(cases[3].dims.at("n") == 65 || cases[3].dims.at("n") == 67 ||
+              cases[3].dims.at("n") == 69);
 }
 
 TEST(ShapeCases, SameSeedSameCasesDifferentSeedDifferentDraws) {

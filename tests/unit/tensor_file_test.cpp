@@ -12,7 +12,8 @@ namespace anvil::verify {
 namespace {
 
 TEST(HalfConversion, ExactValuesRoundTrip) {
-  for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f, 0.333251953125f}) {
+  for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f,
+                  0.333251953125f}) {
     EXPECT_EQ(half_to_float(float_to_half(v)), v) << v;
   }
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
@@ -33,7 +34,8 @@ TEST(Bfloat16Conversion, KeepsExponentRangeAndRounds) {
   float huge = bfloat16_to_float(float_to_bfloat16(3.0e38f));  // beyond float16, fine in bf16
   EXPECT_TRUE(std::isfinite(huge));
   EXPECT_LT(std::fabs(huge - 3.0e38f) / 3.0e38f, std::ldexp(1.0f, -8));
-  EXPECT_EQ(bfloat16_to_float(float_to_bfloat16(1.0f + 0.003f)), 1.0f) << "under half a bf16 ulp (2^-8)";
+  EXPECT_EQ(bfloat16_to_float(float_to_bfloat16(1.0f + 0.003f)), 1.0f)
+      << "under half a bf16 ulp (2^-8)";
   EXPECT_EQ(bfloat16_to_float(float_to_bfloat16(1.0f + 0.005f)), 1.0f + 0.0078125f);
   EXPECT_TRUE(std::isnan(bfloat16_to_float(float_to_bfloat16(NAN))));
 }
@@ -64,9 +66,11 @@ TEST(ReadOutputSet, RejectsMissingAndInconsistentFiles) {
   EXPECT_THROW(read_output_set(dir.path() / "absent"), Error);
   auto prefix = dir.path() / "bad";
   std::ofstream(prefix.string() + ".bin") << "1234";
-  std::ofstream(prefix.string() + ".json") << R"({"outputs": [{"dtype": "float32", "shape": [4], "offset": 0, "nbytes": 4}]})";
+  std::ofstream(prefix.string() + ".json")
+      << R"({"outputs": [{"dtype": "float32", "shape": [4], "offset": 0, "nbytes": 4}]})";
   EXPECT_THROW(read_output_set(prefix), Error);
-  std::ofstream(prefix.string() + ".json") << R"({"outputs": [{"dtype": "complex64", "shape": [1], "offset": 0, "nbytes": 8}]})";
+  std::ofstream(prefix.string() + ".json")
+      << R"({"outputs": [{"dtype": "complex64", "shape": [1], "offset": 0, "nbytes": 8}]})";
   EXPECT_THROW(read_output_set(prefix), Error);
 }
 
