@@ -63,8 +63,13 @@ def _run(args, progress):
     if args.command == "versions":
         return _versions()
 
+    import torch
+
     from .task import Task
 
+    # Every command that runs kernels uses the Verifier's thread count: correctness runs with the
+    # same parallelism as timing, so races and work-splitting bugs show up where outputs are checked.
+    torch.set_num_threads(args.threads)
     task = Task(args.task)
     if args.command == "describe":
         from .describe import describe

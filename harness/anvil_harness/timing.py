@@ -4,6 +4,7 @@ The Verifier runs the two sides in separate processes with the same thread count
 machine-wide lock meanwhile, so the two measurements see the same, quiet machine.
 """
 
+import os
 import statistics
 import time
 
@@ -54,6 +55,7 @@ def summarize(samples, warmups):
 
 def run_timing(task, candidate_path, dims, seed, init_seed, threads, budget):
     torch.set_num_threads(threads)
+    load_before = os.getloadavg()[0]
     inputs = task.make_inputs(dims, seed)
     if candidate_path is None:
         fn = task.make_reference(init_seed)
@@ -64,4 +66,5 @@ def run_timing(task, candidate_path, dims, seed, init_seed, threads, budget):
         call_guarded(fn, inputs, "the timing warm-up")
     stats = measure(fn, inputs, budget["warmup_s"], budget["target_s"], budget["min_repeats"], budget["max_repeats"])
     stats["threads"] = torch.get_num_threads()
+    stats["load_average"] = max(load_before, os.getloadavg()[0])
     return stats

@@ -54,7 +54,12 @@ struct Run {
   fs::path work;
   VerifyResult& result;
   std::uint64_t init_seed = 0;
+  int threads = 1;
   std::vector<ShapeCase> cases;
+
+  std::map<std::string, std::string> thread_env() const {
+    return {{"OMP_NUM_THREADS", std::to_string(threads)}};
+  }
 
   void fail(const std::string& stage, const std::string& error_class, const std::string& message,
             const std::string& evidence = {}) {
@@ -235,7 +240,7 @@ struct Run {
     }
   }
 
-  bool measure_timing(int threads) {
+  bool measure_timing() {
     const auto& timed = cases.front();
     result.timing_case = timed.id;
     json case_arg{{"dims", timed.dims}, {"seed", timed.draw_seeds.front()}};
@@ -248,7 +253,7 @@ struct Run {
         "--task",      request.task.string(),     "--case",    case_arg.dump(),
         "--init-seed", std::to_string(init_seed), "--threads", std::to_string(threads),
         "--budget",    budget_arg.dump()};
-    std::map<std::string, std::string> env{{"OMP_NUM_THREADS", std::to_string(threads)}};
+    auto env = thread_env();
 
     MachineTimingLock lock;
     auto reference = harness.run({"time", common, work / "time-reference", false, {}, {}, env});
@@ -265,13 +270,39 @@ struct Run {
     result.reference_timing = parse_timing(reference.result->at("timing"));
     result.candidate_timing = parse_timing(candidate.result->at("timing"));
     result.speedup = result.reference_timing->median_ms / result.candidate_timing->median_ms;
+    add_timing_warnings();
     return true;
   }
 
   static TimingStats parse_timing(const json& t) {
-    return {t.at("median_ms"),    t.at("mean_ms"), t.at("stdev_ms"), t.at("min_ms"),
-            t.at("max_ms"),       t.at("p25_ms"),  t.at("p75_ms"),   t.at("repeats"),
-            t.at("warmup_calls"), t.at("threads")};
+    return {t.at("median_ms"),
+            t.at("mean_ms"),
+            t.at("stdev_ms"),
+            t.at("min_ms"),
+            t.at("max_ms"),
+            t.at("p25_ms"),
+            t.at("p75_ms"),
+            t.at("repeats"),
+            t.at("warmup_calls"),
+            t.at("threads"),
+            t.value("load_average", 0.0)};
+  }
+
+  // Figures a user should not trust as they are: a wide spread or a busy machine.
+  void add_timing_warnings() {
+    for (const auto& [side, t] : {std::pair{"candidate", *result.candidate_timing},
+                                  std::pair{"eager", *result.reference_timing}}) {
+      if (t.p75_ms - t.p25_ms > 0.5 * t.median_ms) {
+        result.timing_warnings.push_back(fmt::format(
+            "{} timings spread widely (p25 {:.4g} ms, p75 {:.4g} ms): other work may be running",
+            side, t.p25_ms, t.p75_ms));
+      }
+      if (t.load_average > online_cpus()) {
+        result.timing_warnings.push_back(fmt::format(
+            "load average {:.2f} on {} CPUs while timing the {}: rerun on a quiet machine",
+            t.load_average, online_cpus(), side));
+      }
+    }
   }
 
   void keep_artifact(const fs::path& from, const std::string& name) {
@@ -322,9 +353,11 @@ VerifyResult verify_candidate(const VerifyRequest& request, const Settings& sett
   absolute.task = fs::absolute(request.task);
   absolute.candidate = fs::absolute(request.candidate);
   TempDir work("anvil-verify");
-  Run run{absolute, harness, work.path(), result, 0, {}};
+  Run run{absolute, harness, work.path(), result, 0, 1, {}};
   std::mt19937_64 rng(result.seed);
   run.init_seed = rng() >> 1;
+  run.threads = settings.threads > 0 ? settings.threads : online_cpus();
+  result.threads = run.threads;
 
   result.passed = run.static_checks();
   if (result.passed) {
@@ -342,9 +375,8 @@ VerifyResult verify_candidate(const VerifyRequest& request, const Settings& sett
   }
   if (result.passed) result.stage = kStageCorrectness;
   if (result.passed && request.measure_timing) {
-    int threads = settings.threads > 0 ? settings.threads : online_cpus();
     result.stage = kStageTiming;
-    result.passed = run.measure_timing(threads);
+    result.passed = run.measure_timing();
   }
   result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -29,10 +29,17 @@ nlohmann::json comparison_json(const OutputCheck& check) {
 }
 
 nlohmann::json timing_json(const TimingStats& t) {
-  return {{"median_ms", t.median_ms}, {"mean_ms", t.mean_ms}, {"stdev_ms", t.stdev_ms},
-          {"min_ms", t.min_ms},       {"max_ms", t.max_ms},   {"p25_ms", t.p25_ms},
-          {"p75_ms", t.p75_ms},       {"repeats", t.repeats}, {"warmup_calls", t.warmup_calls},
-          {"threads", t.threads}};
+  return {{"median_ms", t.median_ms},
+          {"mean_ms", t.mean_ms},
+          {"stdev_ms", t.stdev_ms},
+          {"min_ms", t.min_ms},
+          {"max_ms", t.max_ms},
+          {"p25_ms", t.p25_ms},
+          {"p75_ms", t.p75_ms},
+          {"repeats", t.repeats},
+          {"warmup_calls", t.warmup_calls},
+          {"threads", t.threads},
+          {"load_average", t.load_average}};
 }
 
 std::string dims_text(const std::map<std::string, std::int64_t>& dims) {
@@ -59,7 +66,8 @@ nlohmann::json to_json(const VerifyResult& r) {
     timing = {{"case", r.timing_case},
               {"candidate", timing_json(*r.candidate_timing)},
               {"reference", timing_json(*r.reference_timing)},
-              {"speedup", r.speedup.value_or(0.0)}};
+              {"speedup", r.speedup.value_or(0.0)},
+              {"warnings", r.timing_warnings}};
   }
   return {{"status", r.passed ? "pass" : "fail"},
           {"stage", r.stage},
@@ -77,6 +85,7 @@ nlohmann::json to_json(const VerifyResult& r) {
           {"backend", r.backend},
           {"sandbox", r.sandbox},
           {"network_isolated", r.network_isolated},
+          {"threads", r.threads},
           {"seed", r.seed},
           {"seconds", r.seconds}};
 }
@@ -121,7 +130,9 @@ std::string human_report(const VerifyResult& r) {
         c.threads, r.timing_case, c.median_ms, c.p25_ms, c.p75_ms, c.repeats, e.median_ms, e.p25_ms,
         e.p75_ms, e.repeats, *r.speedup);
   }
-  out += fmt::format("  sandbox: {}; seed {}; {:.1f} s\n", r.sandbox, r.seed, r.seconds);
+  for (const auto& warning : r.timing_warnings) out += "  timing warning: " + warning + "\n";
+  out += fmt::format("  {} threads; sandbox: {}; seed {}; {:.1f} s\n", r.threads, r.sandbox, r.seed,
+                     r.seconds);
   return out;
 }
 

@@ -48,6 +48,7 @@ struct CaseCheck {
 struct TimingStats {
   double median_ms = 0, mean_ms = 0, stdev_ms = 0, min_ms = 0, max_ms = 0, p25_ms = 0, p75_ms = 0;
   int repeats = 0, warmup_calls = 0, threads = 0;
+  double load_average = 0;  // 1-minute load average around the measurement
 };
 
 struct VerifyResult {
@@ -65,6 +66,8 @@ struct VerifyResult {
   std::string task, candidate, dsl, backend;
   std::string sandbox;
   bool network_isolated = false;
+  int threads = 1;                           // for correctness and both timing sides
+  std::vector<std::string> timing_warnings;  // why the figures may be unreliable
   std::uint64_t seed = 0;  // revealed after the run, so a user can replay it with --seed
   double seconds = 0;
 };

@@ -353,4 +353,23 @@ TEST_F(VerifyE2E, DoctorReportsToolsAndReadiness) {
   EXPECT_NE(missing.out.find("MISSING"), std::string::npos) << missing.out;
 }
 
+TEST_F(VerifyE2E, ConfigFileSetsTimeoutAndArtifactsAreKept) {
+  auto config = scratch_.path() / "anvil.toml";
+  std::ofstream(config) << "[verify]\ntimeout_s = 3\n";
+  CandidateParts parts;
+  parts.kernel_body = "    volatile int spin = 1;\n    while (spin) {}\n";
+  auto candidate = write_candidate("candidate", anvil::testing::render_candidate(parts));
+  auto artifacts = scratch_.path() / "artifacts";
+  auto run =
+      run_anvil({"--config", config.string(), "verify", "--task", kScaleAdd.string(), "--candidate",
+                 candidate.string(), "--json", "--no-timing", "--artifacts", artifacts.string()});
+  expect_rejected(run, "correctness", "timeout");
+  EXPECT_NE(run.report["message"].get<std::string>().find("within 3 s"), std::string::npos);
+  for (const char* name : {"verify.json", "cases.json", "build.log", "candidate.stderr.log"}) {
+    EXPECT_TRUE(fs::exists(artifacts / name)) << name;
+  }
+  std::ifstream saved(artifacts / "verify.json");
+  EXPECT_EQ(json::parse(saved)["error_class"], "timeout");
+}
+
 }  // namespace
