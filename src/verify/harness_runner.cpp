@@ -11,6 +11,19 @@ std::string HarnessOutcome::stderr_tail(std::size_t lines) const {
   return tail_of_file(stderr_path, lines);
 }
 
+// The sandbox gives candidates a private /tmp; whatever the harness needs from the real one (an
+// Anvil checkout or a Python environment living under /tmp) is bound back read-only.
+std::vector<std::filesystem::path> HarnessRunner::sandbox_readable(
+    std::vector<std::filesystem::path> readable) const {
+  readable.push_back(harness_dir());
+  std::error_code ec;
+  auto python = std::filesystem::canonical(settings_.python, ec);
+  auto tmp = std::filesystem::temp_directory_path().string();
+  if (!ec && python.string().rfind(tmp, 0) == 0)
+    readable.push_back(python.parent_path().parent_path());
+  return readable;
+}
+
 HarnessRunner::HarnessRunner(const Settings& settings, Sandbox sandbox)
     : settings_(settings), sandbox_(std::move(sandbox)) {}
 
@@ -52,7 +65,7 @@ HarnessOutcome HarnessRunner::run(const HarnessCall& call) const {
     writable.push_back(call.workdir);
     std::filesystem::create_directories(kernel_cache_dir(settings_) / "cpp");
     writable.push_back(kernel_cache_dir(settings_) / "cpp");
-    spec.argv = sandbox_.wrap(argv, writable, call.readable);
+    spec.argv = sandbox_.wrap(argv, writable, sandbox_readable(call.readable));
     if (settings_.memory_limit_mb > 0) {
       spec.memory_limit_bytes = static_cast<std::uint64_t>(settings_.memory_limit_mb) << 20;
     }

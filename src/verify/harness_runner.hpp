@@ -45,6 +45,8 @@ class HarnessRunner {
 
  private:
   std::map<std::string, std::string> base_environment() const;
+  std::vector<std::filesystem::path> sandbox_readable(
+      std::vector<std::filesystem::path> readable) const;
 
   Settings settings_;
   Sandbox sandbox_;

@@ -125,6 +125,17 @@ TEST_F(VerifyE2E, CorrectCandidatePassesWithTimingAndSpeedup) {
   EXPECT_NEAR(r["speedup"].get<double>(), expected, 1e-9);
 }
 
+TEST_F(VerifyE2E, HarnessInstalledUnderTmpIsVisibleInTheSandbox) {
+  // The sandbox gives candidates a private /tmp; an Anvil living under /tmp must still work.
+  auto home = scratch_.path() / "home";
+  fs::copy(fs::path(ANVIL_SOURCE_DIR) / "harness", home / "harness", fs::copy_options::recursive);
+  auto candidate = write_candidate("candidate", anvil::testing::render_candidate(CandidateParts{}));
+  auto run = run_anvil({"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(),
+                        "--json", "--no-timing"},
+                       {{"ANVIL_HOME", home.string()}});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+}
+
 TEST_F(VerifyE2E, HumanReportNamesVerdictAndCases) {
   auto candidate = write_candidate("candidate", anvil::testing::render_candidate(CandidateParts{}));
   auto run = run_anvil(
