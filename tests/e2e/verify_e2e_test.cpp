@@ -128,6 +128,7 @@ TEST_F(VerifyE2E, CorrectCandidatePassesWithTimingAndSpeedup) {
 TEST_F(VerifyE2E, HarnessInstalledUnderTmpIsVisibleInTheSandbox) {
   // The sandbox gives candidates a private /tmp; an Anvil living under /tmp must still work.
   auto home = scratch_.path() / "home";
+  fs::create_directories(home);
   fs::copy(fs::path(ANVIL_SOURCE_DIR) / "harness", home / "harness", fs::copy_options::recursive);
   auto candidate = write_candidate("candidate", anvil::testing::render_candidate(CandidateParts{}));
   auto run = run_anvil({"verify", "--task", kScaleAdd.string(), "--candidate", candidate.string(),
