@@ -5,6 +5,7 @@ set -eu
 PACKAGES="g++ cmake make git ca-certificates
 nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev libgtest-dev libgmock-dev
 python3 python3-torch python3-numpy python3-pytest
+clang libclang-rt-14-dev libbenchmark-dev
 bubblewrap"
 
 missing=""

@@ -5,6 +5,7 @@
     python -m anvil_harness reference --task T --cases CASES --out DIR --init-seed S --result R
     python -m anvil_harness candidate --task T --candidate C --cases CASES --out DIR --init-seed S --result R
     python -m anvil_harness time      --task T [--candidate C] --case CASE --init-seed S --threads N --result R
+    python -m anvil_harness materialize --task T --seed S --init-seed S --out DIR --result R
     python -m anvil_harness versions  --result R
 
 Every command writes one JSON object to --result: {"ok": true, ...} or {"ok": false,
@@ -32,7 +33,7 @@ def _progress_writer(path):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="anvil_harness")
-    parser.add_argument("command", choices=["static", "describe", "reference", "candidate", "time", "versions"])
+    parser.add_argument("command", choices=["static", "describe", "reference", "candidate", "time", "materialize", "versions"])
     parser.add_argument("--task")
     parser.add_argument("--candidate")
     parser.add_argument("--cases", help="JSON file: [{id, dims, draw_seeds}]")
@@ -75,6 +76,10 @@ def _run(args, progress):
         from .describe import describe
 
         return {"ok": True, "spec": describe(task, args.seed)}
+    if args.command == "materialize":
+        from .correctness import materialize
+
+        return {"ok": True, "inputs": materialize(task, args.seed, args.init_seed, args.out)}
     if args.command in ("reference", "candidate"):
         from .correctness import run_candidate, run_reference
 

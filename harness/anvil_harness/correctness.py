@@ -36,6 +36,25 @@ def run_reference(task, cases, out_dir, init_seed, progress):
             write_outputs(output_prefix(out_dir, case["id"], draw), as_output_list(result))
 
 
+def materialize(task, seed, init_seed, out_dir):
+    """Writes the default case's inputs (forward's, then the Model's parameters and buffers) and
+    the reference outputs, for running a sketch against the task. Returns the inputs' names."""
+    dims = {d["name"]: d["default"] for d in task.dynamic_dims()}
+    inputs = task.make_inputs(dims, seed)
+    reference = task.make_reference(init_seed)
+    names = task.forward_parameter_names(len(inputs))
+    tensors = [as_output_list(v)[0] for v in inputs]
+    if isinstance(reference, torch.nn.Module):
+        for name, value in reference.state_dict().items():
+            names.append(name)
+            tensors.append(value)
+    write_outputs(os.path.join(out_dir, "inputs"), tensors)
+    with torch.no_grad():
+        result = reference(*inputs)
+    write_outputs(os.path.join(out_dir, "outputs"), as_output_list(result))
+    return names
+
+
 def build_candidate(task, candidate_path, init_seed):
     """Imports the candidate and constructs ModelNew; raises HarnessError(compile|api|runtime)."""
     from anvil_rt.cpp import CompileError

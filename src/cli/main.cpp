@@ -4,13 +4,21 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/process.hpp"
+#include "sketch/checker.hpp"
+#include "sketch/parser.hpp"
+#include "sketch/printer.hpp"
 #include "verify/describe.hpp"
+#include "verify/sketch_run.hpp"
 #include "verify/toolchain.hpp"
 #include "verify/verifier.hpp"
 
@@ -109,6 +117,117 @@ int run_verify(const GlobalOptions& global, VerifyOptions& options) {
   return result.passed ? 0 : 1;
 }
 
+struct SketchOptions {
+  std::vector<std::string> files;
+  bool write = false;
+  bool check_only = false;
+  std::string task;
+  std::string name;
+  std::vector<std::string> constants;
+  std::uint64_t seed = 0;
+};
+
+std::string read_sketch_file(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw anvil::UsageError("sketch file not found: " + path, "pass the path of a .sketch file");
+  }
+  return anvil::read_text_file(path);
+}
+
+// Parses and checks one file; prints its diagnostics; true when it has no errors.
+bool check_one_sketch_file(const std::string& path) {
+  std::string source = read_sketch_file(path);
+  auto parsed = anvil::sketch::parse_sketch_source(source, path);
+  auto diagnostics = parsed.diagnostics;
+  if (parsed.ok()) {
+    auto found = anvil::sketch::check_sketch_file(parsed.file);
+    diagnostics.insert(diagnostics.end(), found.begin(), found.end());
+  }
+  std::cout << anvil::sketch::render_diagnostics(diagnostics, source, path);
+  return !anvil::sketch::has_errors(diagnostics);
+}
+
+int run_sketch_check(const SketchOptions& options) {
+  bool clean = true;
+  for (const auto& file : options.files) clean = check_one_sketch_file(file) && clean;
+  return clean ? 0 : 1;
+}
+
+int run_sketch_fmt(const SketchOptions& options) {
+  const auto& path = options.files.front();
+  std::string source = read_sketch_file(path);
+  auto parsed = anvil::sketch::parse_sketch_source(source, path);
+  if (!parsed.ok()) {
+    std::cout << anvil::sketch::render_diagnostics(parsed.diagnostics, source, path);
+    return 1;
+  }
+  std::string formatted = anvil::sketch::format_sketch_file(parsed.file);
+  if (options.check_only) {
+    if (formatted == source) return 0;
+    std::cout << path << ": not in canonical form (run anvil sketch fmt --write)\n";
+    return 1;
+  }
+  if (options.write) {
+    std::ofstream(path) << formatted;
+    return 0;
+  }
+  std::cout << formatted;
+  return 0;
+}
+
+std::map<std::string, double> parse_constants(const std::vector<std::string>& items) {
+  std::map<std::string, double> constants;
+  for (const auto& item : items) {
+    auto eq = item.find('=');
+    char* end = nullptr;
+    double value = eq == std::string::npos ? 0 : std::strtod(item.c_str() + eq + 1, &end);
+    if (eq == std::string::npos || eq == 0 || end == item.c_str() + eq + 1 || *end != '\0') {
+      throw anvil::UsageError("--const takes name=value, not '" + item + "'",
+                              "e.g. --const BLOCK=128,eps=1e-5");
+    }
+    constants[item.substr(0, eq)] = value;
+  }
+  return constants;
+}
+
+int run_sketch_run(const GlobalOptions& global, const SketchOptions& options) {
+  anvil::verify::SketchRunRequest request{options.files.front(), options.name, options.task,
+                                          parse_constants(options.constants), options.seed};
+  auto result = anvil::verify::run_sketch_against_task(request, settings_from(global));
+  std::cout << result.diagnostics;
+  std::cout << (result.matched ? "MATCH  " : "MISMATCH  ") << result.message << "\n";
+  for (const auto& output : result.outputs) {
+    const auto& c = output.comparison;
+    std::cout << fmt::format(
+        "  output {} [{}]: {} (fraction over tau {:.3g}, max rel error {:.3g})\n", output.index,
+        fmt::join(output.shape, ", "), c.passed ? "ok" : "MISMATCH", c.fraction_over,
+        c.max_rel_error);
+  }
+  return result.matched ? 0 : 1;
+}
+
+void add_sketch_commands(CLI::App& app, SketchOptions& options, CLI::App*& check, CLI::App*& fmt,
+                         CLI::App*& run) {
+  auto* sketch = app.add_subcommand("sketch", "Check, format and run Unified Sketch files");
+  sketch->require_subcommand(1);
+  check = sketch->add_subcommand("check",
+                                 "Parse and check sketches; print diagnostics (exit 1 on errors)");
+  check->add_option("files", options.files, "Sketch files")->required();
+  fmt = sketch->add_subcommand("fmt", "Print a sketch file in canonical form");
+  fmt->add_option("file", options.files, "Sketch file")->required()->expected(1);
+  fmt->add_flag("--write", options.write, "Rewrite the file in place");
+  fmt->add_flag("--check", options.check_only, "Exit 1 when the file is not in canonical form");
+  run = sketch->add_subcommand(
+      "run", "Interpret a sketch on a task's inputs and compare with its reference");
+  run->add_option("file", options.files, "Sketch file")->required()->expected(1);
+  run->add_option("--task", options.task, "Task file whose inputs and reference are used")
+      ->required();
+  run->add_option("--sketch", options.name, "Which sketch of the file (default: the first)");
+  run->add_option("--const", options.constants, "Constexpr overrides: name=value[,name=value...]")
+      ->delimiter(',');
+  run->add_option("--seed", options.seed, "Seed of the task's inputs");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,6 +271,10 @@ int main(int argc, char** argv) {
                      "Keep logs, cases and verify.json in this folder");
   verify->add_flag("--no-timing", verify_options.no_timing, "Check correctness only");
 
+  SketchOptions sketch_options;
+  CLI::App *sketch_check = nullptr, *sketch_fmt = nullptr, *sketch_run = nullptr;
+  add_sketch_commands(app, sketch_options, sketch_check, sketch_fmt, sketch_run);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -164,6 +287,9 @@ int main(int argc, char** argv) {
   try {
     if (doctor->parsed()) return run_doctor(global);
     if (describe->parsed()) return run_describe(global, describe_task, describe_json);
+    if (sketch_check->parsed()) return run_sketch_check(sketch_options);
+    if (sketch_fmt->parsed()) return run_sketch_fmt(sketch_options);
+    if (sketch_run->parsed()) return run_sketch_run(global, sketch_options);
     return run_verify(global, verify_options);
   } catch (const anvil::Error& e) {
     std::cerr << "anvil: error: " << e.what() << "\n";

@@ -37,10 +37,4 @@ std::string shape_text(const std::vector<std::int64_t>& shape);
 // Throws anvil::Error naming the file when it is missing or malformed.
 std::vector<HostTensor> read_output_set(const std::filesystem::path& prefix);
 
-// IEEE half and bfloat16 conversions (no Debian library offers them for C++20 with g++ 12).
-float half_to_float(std::uint16_t bits);
-std::uint16_t float_to_half(float value);
-float bfloat16_to_float(std::uint16_t bits);
-std::uint16_t float_to_bfloat16(float value);
-
 }  // namespace anvil::verify

@@ -384,4 +384,53 @@ TEST_F(VerifyE2E, ConfigFileSetsTimeoutAndArtifactsAreKept) {
   EXPECT_EQ(json::parse(saved)["error_class"], "timeout");
 }
 
+TEST_F(VerifyE2E, SketchRunMatchesReferenceOnRaggedSizes) {
+  auto sketch = kFixtures / "sketches" / "rmsnorm.sketch";
+  auto task = kFixtures / "tasks" / "rmsnorm_ragged.py";
+  auto run = run_anvil({"sketch", "run", sketch.string(), "--task", task.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("MATCH  all 1 outputs match the reference"), std::string::npos) << run.out;
+  // A smaller tile changes the tiling, not the result.
+  auto retiled =
+      run_anvil({"sketch", "run", sketch.string(), "--task", task.string(), "--const", "BLOCK=96"});
+  EXPECT_EQ(retiled.exit_code, 0) << retiled.out << retiled.err;
+}
+
+TEST_F(VerifyE2E, SketchRunReportsAWrongDesign) {
+  std::ifstream in(kFixtures / "sketches" / "rmsnorm.sketch");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto at = text.find("mul(mul(tile, scale), w)");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 24, "mul(tile, scale)");  // forgets the weight; w is then loaded but unused
+  auto sketch = scratch_.path() / "forgot_weight.sketch";
+  std::ofstream(sketch) << text;
+  auto run = run_anvil({"sketch", "run", sketch.string(), "--task",
+                        (kFixtures / "tasks" / "rmsnorm_ragged.py").string()});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("MISMATCH  output 'y' does not match the reference"), std::string::npos)
+      << run.out;
+}
+
+TEST_F(VerifyE2E, SketchCheckAndFmtExitCodes) {
+  auto clean = kFixtures / "sketches" / "rmsnorm.sketch";
+  auto check = run_anvil({"sketch", "check", clean.string()});
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+  EXPECT_EQ(check.out, "");
+  EXPECT_EQ(run_anvil({"sketch", "fmt", "--check", clean.string()}).exit_code, 0);
+  auto broken = scratch_.path() / "broken.sketch";
+  std::ofstream(broken) << "sketch b {\n  tensors:\n    x: [4] f32\n\n  store(x -> nope)\n}\n";
+  auto failed = run_anvil({"sketch", "check", clean.string(), broken.string()});
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_NE(
+      failed.out.find(broken.string() + ":5:14: error: 'nope' is used before it is allocated"),
+      std::string::npos)
+      << failed.out;
+  auto messy = scratch_.path() / "messy.sketch";
+  std::ofstream(messy) << "sketch m {\n    tensors:\n        x: [4] f32\n    store(x->x)\n}\n";
+  EXPECT_EQ(run_anvil({"sketch", "fmt", "--check", messy.string()}).exit_code, 1);
+  EXPECT_EQ(run_anvil({"sketch", "fmt", "--write", messy.string()}).exit_code, 0);
+  EXPECT_EQ(run_anvil({"sketch", "fmt", "--check", messy.string()}).exit_code, 0);
+  EXPECT_EQ(run_anvil({"sketch", "check", "/nonexistent.sketch"}).exit_code, 2);
+}
+
 }  // namespace

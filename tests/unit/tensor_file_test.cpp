@@ -6,10 +6,16 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "core/float16.hpp"
 #include "core/temp_dir.hpp"
 
 namespace anvil::verify {
 namespace {
+
+using anvil::bfloat16_to_float;
+using anvil::float_to_bfloat16;
+using anvil::float_to_half;
+using anvil::half_to_float;
 
 TEST(HalfConversion, ExactValuesRoundTrip) {
   for (float v : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f,
