@@ -6,6 +6,7 @@ PACKAGES="g++ cmake make git ca-certificates
 nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libfmt-dev libgtest-dev libgmock-dev
 python3 python3-torch python3-numpy python3-pytest
 clang libclang-rt-14-dev libbenchmark-dev
+libcurl4-openssl-dev libsqlite3-dev libcpp-httplib-dev pkg-config
 bubblewrap"
 
 missing=""

@@ -87,9 +87,9 @@ def _run(args, progress):
             cases = json.load(f)
         if args.command == "reference":
             run_reference(task, cases, args.out, args.init_seed, progress)
-        else:
-            run_candidate(task, args.candidate, cases, args.out, args.init_seed, progress)
-        return {"ok": True}
+            return {"ok": True}
+        notes = run_candidate(task, args.candidate, cases, args.out, args.init_seed, progress)
+        return {"ok": True, "notes": notes}
     from .timing import run_timing
 
     case = json.loads(args.case)

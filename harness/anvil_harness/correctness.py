@@ -76,18 +76,27 @@ def build_candidate(task, candidate_path, init_seed):
         raise HarnessError("api", f"building ModelNew failed: {_last_frames(exc)}") from exc
     except Exception as exc:
         raise HarnessError("runtime", f"building ModelNew failed: {_last_frames(exc)}") from exc
-    _share_reference_weights(task, model, init_seed)
+    model.anvil_weight_note = _share_reference_weights(task, model, init_seed)
     return model
 
 
 def _share_reference_weights(task, model, init_seed):
-    """Copies Model's parameters when ModelNew declares the same ones, whatever its init order."""
+    """Copies Model's parameters when ModelNew declares the same ones, whatever its init order.
+    Returns a note when ModelNew has parameters that could not be matched (a likely cause of a
+    numerical failure), else None."""
     if task.frontend != "torch" or not isinstance(model, torch.nn.Module):
-        return
+        return None
     theirs = task.make_reference(init_seed).state_dict()
     ours = model.state_dict()
     if ours and ours.keys() == theirs.keys() and all(ours[k].shape == theirs[k].shape for k in ours):
         model.load_state_dict(theirs)
+        return None
+    if not ours or not theirs:
+        return None
+    return (
+        "ModelNew's parameters were not copied from Model because their names or shapes differ "
+        f"(ModelNew: {sorted(ours)}; Model: {sorted(theirs)}); mirror Model's parameter names"
+    )
 
 
 def call_guarded(model, inputs, where):
@@ -120,6 +129,8 @@ def run_candidate(task, candidate_path, cases, out_dir, init_seed, progress):
             _check_no_aliasing(outputs, inputs, previous, names, where)
             write_outputs(output_prefix(out_dir, case["id"], draw), outputs)
             previous = outputs
+    note = getattr(model, "anvil_weight_note", None)
+    return [note] if note else []
 
 
 def _check_inputs_unchanged(inputs, before, names, where):

@@ -34,6 +34,13 @@ FORBIDDEN_BUILTINS = {
     "input": "reads standard input",
 }
 
+# Names that are also ordinary parameter names (`def forward(self, input)`): only a call is flagged.
+CALL_ONLY_BUILTINS = {"input", "vars", "compile"}
+
+# Methods that move data out of the framework's sight (the dispatch guard cannot see NumPy).
+FORBIDDEN_METHODS = {"numpy": "hides compute from the dispatch guard: pass data_ptr() to a kernel instead",
+                     "tolist": "computes in Python: pass data_ptr() to a kernel instead"}
+
 FORBIDDEN_ATTRIBUTES = {
     "__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__", "f_back", "f_globals",
     "f_locals", "_getframe", "__dict__", "_python_dispatch", "_C", "environ",
@@ -103,10 +110,16 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node):
-        if node.id in FORBIDDEN_BUILTINS:
+        if node.id in FORBIDDEN_BUILTINS and node.id not in CALL_ONLY_BUILTINS:
             self.add(node, "builtin", f"{node.id} is not allowed in a candidate: it {FORBIDDEN_BUILTINS[node.id]}")
 
     def visit_Call(self, node):
+        if isinstance(node.func, ast.Name) and node.func.id in CALL_ONLY_BUILTINS:
+            name = node.func.id
+            self.add(node, "builtin", f"{name}() is not allowed in a candidate: it {FORBIDDEN_BUILTINS[name]}")
+        if isinstance(node.func, ast.Attribute) and node.func.attr in FORBIDDEN_METHODS and self._in_compute_function():
+            method = node.func.attr
+            self.add(node, "framework-call", f".{method}() {FORBIDDEN_METHODS[method]}")
         chain = tuple(_attribute_chain(node.func))
         if chain in FORBIDDEN_LOADERS:
             self.add(node, "loader", f"{'.'.join(chain)}() is not allowed: a candidate computes its outputs, it does not load them")

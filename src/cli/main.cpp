@@ -1,6 +1,7 @@
 // `anvil` command line: parses arguments, calls the modules, prints. Exit codes: 0 success,
 // 1 a candidate was rejected (or doctor found a required tool missing), 2 usage or environment.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -8,12 +9,16 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/process.hpp"
+#include "exec/generate_job.hpp"
+#include "llm/endpoint.hpp"
 #include "sketch/checker.hpp"
 #include "sketch/parser.hpp"
 #include "sketch/printer.hpp"
@@ -25,6 +30,7 @@
 namespace {
 
 using anvil::Settings;
+namespace agents = anvil::agents;
 
 struct GlobalOptions {
   std::string config;
@@ -206,6 +212,121 @@ int run_sketch_run(const GlobalOptions& global, const SketchOptions& options) {
   return result.matched ? 0 : 1;
 }
 
+struct GenerateCliOptions {
+  std::string task, tasks, resume, out, db, cache;
+  std::string dsl = "cpp", backend = "cpu";
+  std::vector<std::string> llm, llm_url, llm_model, llm_key_env, llm_cmd;
+  std::optional<int> max_iters;
+  int jobs = 1;
+  bool json = false;
+};
+
+// One line per event; on a terminal the latest activity is redrawn in place.
+agents::ProgressSink progress_printer() {
+  auto mutex = std::make_shared<std::mutex>();
+  bool tty = isatty(STDERR_FILENO) != 0;
+  return [mutex, tty](const agents::ProgressEvent& e) {
+    std::lock_guard lock(*mutex);
+    std::string text =
+        fmt::format("[{}] iteration {} {:<10} {:6.1f} s {:>8} tokens{}", e.task, e.iteration,
+                    e.activity, e.elapsed_s, e.tokens, e.detail.empty() ? "" : "  " + e.detail);
+    bool lasting = e.activity == "verified" || e.activity == "done";
+    if (tty) {
+      std::cerr << "\r\033[K" << text << (lasting ? "\n" : "") << std::flush;
+    } else {
+      std::cerr << text << "\n";
+    }
+  };
+}
+
+int run_generate(const GlobalOptions& global, const GenerateCliOptions& cli) {
+  auto settings = settings_from(global);
+  for (const auto& [field, values] :
+       std::vector<std::pair<std::string, const std::vector<std::string>*>>{
+           {"provider", &cli.llm},
+           {"base_url", &cli.llm_url},
+           {"model", &cli.llm_model},
+           {"api_key_env", &cli.llm_key_env},
+           {"command", &cli.llm_cmd}}) {
+    for (const auto& value : *values) anvil::llm::override_endpoint(settings, field, value);
+  }
+  if (!cli.db.empty()) settings.db_path = cli.db;
+  if (!cli.cache.empty()) settings.llm_cache = cli.cache;
+  if (cli.max_iters) settings.generate.max_iterations = *cli.max_iters;
+  anvil::validate_settings(settings);
+
+  anvil::exec::GenerateOptions options;
+  options.dsl = cli.dsl;
+  options.backend = cli.backend;
+  options.jobs = cli.jobs;
+  int sources = !cli.task.empty() + !cli.tasks.empty() + !cli.resume.empty();
+  if (sources != 1) throw anvil::UsageError("give exactly one of --task, --tasks and --resume");
+  if (!cli.resume.empty()) options.resume = cli.resume;
+  if (!cli.task.empty()) options.tasks = {cli.task};
+  if (!cli.tasks.empty()) options.tasks = anvil::exec::task_files_in(cli.tasks);
+  if (!cli.out.empty()) options.runs_root = cli.out;
+
+  auto outcomes = anvil::exec::generate_kernels(options, settings, progress_printer());
+  nlohmann::json report = nlohmann::json::array();
+  int exit_code = 0;
+  for (const auto& o : outcomes) {
+    auto summary = o.summary.to_json();
+    summary["task"] = o.task.string();
+    summary["run_dir"] = o.run_dir.string();
+    if (!o.error.empty()) summary["error"] = o.error;
+    report.push_back(summary);
+    if (!o.error.empty()) {
+      exit_code = 2;
+      std::cerr << "anvil: error: " << o.task.string() << ": " << o.error << "\n";
+      if (!o.hint.empty()) std::cerr << "  try: " << o.hint << "\n";
+      if (!o.run_dir.empty())
+        std::cerr << "  nothing is lost: anvil generate --resume " << o.run_dir.string() << "\n";
+    } else if (o.summary.status != "success" && exit_code == 0) {
+      exit_code = 1;
+    }
+  }
+  if (cli.json) {
+    std::cout << report.dump(2) << "\n";
+    return exit_code;
+  }
+  for (const auto& o : outcomes) {
+    const auto& s = o.summary;
+    std::cout << fmt::format("{}  {}: {} after {} iteration(s), {} calls, {} tokens, ${:.4f}{}\n",
+                             s.status == "success" ? "SUCCESS" : "FAILED",
+                             o.task.filename().string(), s.reason, s.iterations, s.calls,
+                             s.prompt_tokens + s.completion_tokens, s.cost,
+                             s.speedup ? fmt::format(", speedup {:.2f}x", *s.speedup) : "");
+    if (!s.best_candidate.empty()) std::cout << "  best: " << s.best_candidate.string() << "\n";
+    if (!o.run_dir.empty()) std::cout << "  run:  " << o.run_dir.string() << "\n";
+  }
+  return exit_code;
+}
+
+void add_generate_command(CLI::App& app, GenerateCliOptions& o, CLI::App*& command) {
+  command =
+      app.add_subcommand("generate", "Generate a verified kernel for a task with the LLM agents");
+  command->add_option("--task", o.task, "Task file");
+  command->add_option("--tasks", o.tasks, "Folder of task files (all *.py below it)");
+  command->add_option("--resume", o.resume, "Continue an interrupted run from its folder");
+  command->add_option("--dsl", o.dsl, "Kernel language")->default_val("cpp");
+  command->add_option("--backend", o.backend, "Target backend")->default_val("cpu");
+  command->add_option("--out", o.out, "Folder the run folders go in (default: runs)");
+  command->add_option("--db", o.db, "SQLite database (default: ./anvil.db)");
+  command->add_option("--cache", o.cache, "LLM response cache: rw, read or off (default rw)");
+  command->add_option("--max-iters", o.max_iters,
+                      "Designer/Coder/Verifier rounds per task (default 5)");
+  command->add_option("--jobs", o.jobs, "Tasks generated concurrently (default 1)");
+  command->add_option("--llm", o.llm,
+                      "Provider: openai, anthropic, exec, manual, replay ([ROLE=]VALUE)");
+  command->add_option("--llm-url", o.llm_url,
+                      "Base URL of the endpoint, e.g. http://localhost:8000/v1 ([ROLE=]VALUE)");
+  command->add_option("--llm-model", o.llm_model, "Model name ([ROLE=]VALUE)");
+  command->add_option("--llm-key-env", o.llm_key_env,
+                      "Environment variable holding the API key ([ROLE=]VALUE)");
+  command->add_option("--llm-cmd", o.llm_cmd, "Command of the exec provider ([ROLE=]VALUE)");
+  command->add_flag("--json", o.json, "Print the summaries as JSON");
+}
+
 void add_sketch_commands(CLI::App& app, SketchOptions& options, CLI::App*& check, CLI::App*& fmt,
                          CLI::App*& run) {
   auto* sketch = app.add_subcommand("sketch", "Check, format and run Unified Sketch files");
@@ -271,6 +392,10 @@ int main(int argc, char** argv) {
                      "Keep logs, cases and verify.json in this folder");
   verify->add_flag("--no-timing", verify_options.no_timing, "Check correctness only");
 
+  GenerateCliOptions generate_options;
+  CLI::App* generate = nullptr;
+  add_generate_command(app, generate_options, generate);
+
   SketchOptions sketch_options;
   CLI::App *sketch_check = nullptr, *sketch_fmt = nullptr, *sketch_run = nullptr;
   add_sketch_commands(app, sketch_options, sketch_check, sketch_fmt, sketch_run);
@@ -287,6 +412,7 @@ int main(int argc, char** argv) {
   try {
     if (doctor->parsed()) return run_doctor(global);
     if (describe->parsed()) return run_describe(global, describe_task, describe_json);
+    if (generate->parsed()) return run_generate(global, generate_options);
     if (sketch_check->parsed()) return run_sketch_check(sketch_options);
     if (sketch_fmt->parsed()) return run_sketch_fmt(sketch_options);
     if (sketch_run->parsed()) return run_sketch_run(global, sketch_options);

@@ -50,6 +50,49 @@ void read_into(const toml::table& table, std::string_view section, std::string_v
   field = *value;
 }
 
+template <typename T>
+void read_optional(const toml::table& table, const std::string& where, std::string_view key,
+                   std::optional<T>& field) {
+  auto node = table[key];
+  if (!node) return;
+  auto value = node.value<T>();
+  if (!value) throw UsageError(fmt::format("config key [{}].{} has the wrong type", where, key));
+  field = *value;
+}
+
+LlmEndpoint read_endpoint(const toml::table& table, const std::string& where) {
+  LlmEndpoint e;
+  read_optional(table, where, "provider", e.provider);
+  read_optional(table, where, "base_url", e.base_url);
+  read_optional(table, where, "model", e.model);
+  read_optional(table, where, "api_key_env", e.api_key_env);
+  read_optional(table, where, "command", e.command);
+  read_optional(table, where, "reasoning_effort", e.reasoning_effort);
+  read_optional(table, where, "temperature", e.temperature);
+  read_optional(table, where, "timeout_s", e.timeout_s);
+  read_optional(table, where, "connect_timeout_s", e.connect_timeout_s);
+  read_optional(table, where, "price_in_per_mtok", e.price_in_per_mtok);
+  read_optional(table, where, "price_out_per_mtok", e.price_out_per_mtok);
+  read_optional(table, where, "max_tokens", e.max_tokens);
+  read_optional(table, where, "max_retries", e.max_retries);
+  return e;
+}
+
+void read_llm(const toml::table& table, Settings& settings) {
+  const auto* llm = table["llm"].as_table();
+  if (!llm) return;
+  settings.llm = read_endpoint(*llm, "llm");
+  const auto* roles = (*llm)["roles"].as_table();
+  if (!roles) return;
+  for (const auto& [role, node] : *roles) {
+    const auto* override_table = node.as_table();
+    if (!override_table)
+      throw UsageError("[llm.roles." + std::string(role.str()) + "] must be a table");
+    settings.llm_roles[std::string(role.str())] =
+        read_endpoint(*override_table, "llm.roles." + std::string(role.str()));
+  }
+}
+
 void apply_file(const std::filesystem::path& path, Settings& settings) {
   toml::table table;
   try {
@@ -73,6 +116,13 @@ void apply_file(const std::filesystem::path& path, Settings& settings) {
   read_into(table, "cpp", "compiler", settings.cxx);
   read_into(table, "cpp", "flags", settings.cxxflags);
   read_into(table, "cpp", "cache_dir", settings.cache_dir);
+  read_into(table, "db", "path", settings.db_path);
+  read_into(table, "db", "llm_cache", settings.llm_cache);
+  read_into(table, "generate", "max_iterations", settings.generate.max_iterations);
+  read_into(table, "generate", "sketch_repairs", settings.generate.sketch_repairs);
+  read_into(table, "generate", "max_tokens", settings.generate.max_tokens);
+  read_into(table, "generate", "max_seconds", settings.generate.max_seconds);
+  read_llm(table, settings);
   settings.loaded_from = path;
 }
 
@@ -96,6 +146,8 @@ void validate_settings(const Settings& settings) {
                      "'");
   }
   if (settings.threads < 0) throw UsageError("threads must be 0 (all CPUs) or positive");
+  if (settings.generate.max_iterations < 1)
+    throw UsageError("[generate].max_iterations must be at least 1");
 }
 
 Settings load_settings(const std::optional<std::filesystem::path>& explicit_path) {

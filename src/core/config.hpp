@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -11,6 +12,22 @@ struct TimingBudget {
   double target_s = 1.0;  // timed calls continue until their total reaches this
   int min_repeats = 10;
   int max_repeats = 10000;
+};
+
+// One way to reach an LLM, as written in [llm] (defaults for every role) or [llm.roles.ROLE]
+// (overrides for one role); unset fields fall through to the next level.
+struct LlmEndpoint {
+  std::optional<std::string> provider, base_url, model, api_key_env, command, reasoning_effort;
+  std::optional<double> temperature, timeout_s, connect_timeout_s, price_in_per_mtok,
+      price_out_per_mtok;
+  std::optional<int> max_tokens, max_retries;
+};
+
+struct GenerateLimits {
+  int max_iterations = 5;  // Designer/Coder/Verifier rounds per task
+  int sketch_repairs = 3;  // Designer retries on sketch diagnostics within one round
+  long max_tokens = 0;     // total tokens per task; 0 = unlimited
+  double max_seconds = 0;  // wall time per task; 0 = unlimited
 };
 
 // Everything a run can be configured with. Precedence: command-line flag > environment
@@ -25,8 +42,13 @@ struct Settings {
   TimingBudget timing;
   std::string cxx = "g++";
   std::string cxxflags = "-O3 -march=native -fopenmp -shared -fPIC";
-  std::string cache_dir;              // empty: ~/.cache/anvil
-  std::filesystem::path loaded_from;  // the config file read, if any
+  std::string cache_dir;                         // empty: ~/.cache/anvil
+  LlmEndpoint llm;                               // [llm]
+  std::map<std::string, LlmEndpoint> llm_roles;  // [llm.roles.<role>]
+  std::string db_path = "anvil.db";              // [db].path
+  std::string llm_cache = "rw";                  // [db].llm_cache: rw | read | off
+  GenerateLimits generate;                       // [generate]
+  std::filesystem::path loaded_from;             // the config file read, if any
 };
 
 // Reads the config file (explicit path, else $ANVIL_CONFIG, else ./anvil.toml, else

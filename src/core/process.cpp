@@ -45,8 +45,8 @@ std::vector<char*> c_pointers(std::vector<std::string>& strings) {
 
 // Runs in the forked child before exec: only async-signal-safe calls from here on.
 [[noreturn]] void become_child(const ProcessSpec& spec, char* const* argv, char* const* envp,
-                               const char* out_path, const char* err_path, const char* cwd,
-                               int report_fd) {
+                               const char* in_path, const char* out_path, const char* err_path,
+                               const char* cwd, int report_fd) {
   setsid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   rlimit no_core{0, 0};
@@ -55,7 +55,7 @@ std::vector<char*> c_pointers(std::vector<std::string>& strings) {
     rlimit memory{*spec.memory_limit_bytes, *spec.memory_limit_bytes};
     setrlimit(RLIMIT_AS, &memory);
   }
-  int in = open("/dev/null", O_RDONLY);
+  int in = open(in_path, O_RDONLY);
   int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 ||
@@ -98,6 +98,7 @@ ProcessOutcome run_process(const ProcessSpec& spec) {
   auto env = merged_environment(spec.env);
   auto argv = c_pointers(args);
   auto envp = c_pointers(env);
+  std::string in_path = spec.stdin_path.empty() ? "/dev/null" : spec.stdin_path.string();
   std::string out_path = spec.stdout_path.empty() ? "/dev/null" : spec.stdout_path.string();
   std::string err_path = spec.stderr_path.empty() ? "/dev/null" : spec.stderr_path.string();
   std::string cwd = spec.cwd.string();
@@ -117,8 +118,8 @@ ProcessOutcome run_process(const ProcessSpec& spec) {
   }
   if (pid == 0) {
     close(report[0]);
-    become_child(spec, argv.data(), envp.data(), out_path.c_str(), err_path.c_str(), cwd.c_str(),
-                 report[1]);
+    become_child(spec, argv.data(), envp.data(), in_path.c_str(), out_path.c_str(),
+                 err_path.c_str(), cwd.c_str(), report[1]);
   }
   close(report[1]);
   int child_errno = 0;

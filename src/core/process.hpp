@@ -15,6 +15,7 @@ struct ProcessSpec {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;  // added to (or replacing in) the parent's environment
   std::filesystem::path cwd;               // empty: the parent's
+  std::filesystem::path stdin_path;        // empty: /dev/null
   std::filesystem::path stdout_path;       // empty: /dev/null
   std::filesystem::path stderr_path;       // empty: /dev/null
   std::chrono::milliseconds timeout{60'000};

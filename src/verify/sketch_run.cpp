@@ -147,6 +147,7 @@ SketchRunResult run_sketch_against_task(const SketchRunRequest& request, const S
                                  e.loc().line, e.loc().column, e.what());
     return result;
   }
+  result.ran = true;
   auto outputs = sketch::output_tensor_names(chosen);
   if (outputs.size() != reference.size()) {
     result.message = fmt::format("the sketch has {} outputs ({}) but the reference returns {}",

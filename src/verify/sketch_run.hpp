@@ -20,6 +20,7 @@ struct SketchRunRequest {
 
 struct SketchRunResult {
   bool checked = false;     // parsed and checked without errors
+  bool ran = false;         // the interpreter ran to the end (no run-time error)
   bool matched = false;     // the interpreter's outputs pass the Verifier's metric
   std::string diagnostics;  // rendered check diagnostics (warnings included)
   std::string message;      // the verdict, or the first mismatch / run-time error

@@ -56,6 +56,7 @@ struct Run {
   std::uint64_t init_seed = 0;
   int threads = 1;
   std::vector<ShapeCase> cases;
+  std::vector<std::string> notes;  // the candidate process's remarks (unmatched parameters, ...)
 
   std::map<std::string, std::string> thread_env() const {
     return {{"OMP_NUM_THREADS", std::to_string(threads)}};
@@ -162,24 +163,32 @@ struct Run {
         "candidate",
         {"--task", request.task.string(), "--candidate", request.candidate.string(), "--cases",
          cases_path.string(), "--out", (work / "candidate" / "out").string(), "--init-seed",
-         std::to_string(init_seed)},
+         std::to_string(init_seed), "--threads", std::to_string(threads)},
         work / "candidate",
         true,
         {},
         {request.task, request.candidate},
-        {{"ANVIL_BUILD_LOG", (work / "candidate" / "build.log").string()}}};
+        thread_env()};
+    call.env["ANVIL_BUILD_LOG"] = (work / "candidate" / "build.log").string();
     auto outcome = harness.run(call);
     keep_artifact(work / "candidate" / "build.log", "build.log");
     keep_artifact(outcome.stderr_path, "candidate.stderr.log");
-    return accept_candidate_process(outcome, kStageBuild);
+    if (!accept_candidate_process(outcome, kStageBuild)) return false;
+    notes = outcome.result->value("notes", std::vector<std::string>{});
+    return true;
   }
 
   void run_reference() {
     auto cases_path = write_cases("reference");
-    auto outcome = run_trusted(
-        "reference", "reference",
-        {"--task", request.task.string(), "--cases", cases_path.string(), "--out",
-         (work / "reference" / "out").string(), "--init-seed", std::to_string(init_seed)});
+    auto outcome = harness.run({"reference",
+                                {"--task", request.task.string(), "--cases", cases_path.string(),
+                                 "--out", (work / "reference" / "out").string(), "--init-seed",
+                                 std::to_string(init_seed), "--threads", std::to_string(threads)},
+                                work / "reference",
+                                false,
+                                {},
+                                {},
+                                thread_env()});
     keep_artifact(outcome.stderr_path, "reference.stderr.log");
     require_success(outcome, "running the reference of " + request.task.string());
   }
@@ -234,8 +243,9 @@ struct Run {
                             index_text(output.shape, *c.worst_index), c.worst_reference,
                             c.worst_generated);
       }
+      std::string note = notes.empty() ? "" : fmt::format(" (note: {})", fmt::join(notes, "; "));
       fail(kStageCorrectness, c.interface_mismatch ? kApi : kNumerical,
-           fmt::format("{}, output {}: {}{}", where, output.index, c.reason, worst));
+           fmt::format("{}, output {}: {}{}{}", where, output.index, c.reason, worst, note));
       return;
     }
   }
@@ -353,7 +363,7 @@ VerifyResult verify_candidate(const VerifyRequest& request, const Settings& sett
   absolute.task = fs::absolute(request.task);
   absolute.candidate = fs::absolute(request.candidate);
   TempDir work("anvil-verify");
-  Run run{absolute, harness, work.path(), result, 0, 1, {}};
+  Run run{absolute, harness, work.path(), result, 0, 1, {}, {}};
   std::mt19937_64 rng(result.seed);
   run.init_seed = rng() >> 1;
   run.threads = settings.threads > 0 ? settings.threads : online_cpus();

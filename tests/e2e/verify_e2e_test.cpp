@@ -146,6 +146,25 @@ TEST_F(VerifyE2E, HumanReportNamesVerdictAndCases) {
   EXPECT_NE(run.out.find("case default draw 1: ok"), std::string::npos) << run.out;
 }
 
+TEST_F(VerifyE2E, CorrectnessRunsWithTheTimingThreadCount) {
+  // The kernel is only right when OpenMP gives it exactly two threads: correctness must run with
+  // the same parallelism as timing, or races and work splitting go unchecked.
+  CandidateParts parts;
+  parts.kernel_body =
+      "    int threads = 0;\n"
+      "    #pragma omp parallel\n"
+      "    {\n"
+      "        #pragma omp atomic\n"
+      "        threads++;\n"
+      "    }\n"
+      "    for (int64_t i = 0; i < n; ++i) out[i] = threads == 2 ? x[i] * alpha + y[i] : 0.0f;\n";
+  auto two = verify_scale_add(parts, {"--no-timing", "--threads", "2"});
+  EXPECT_EQ(two.exit_code, 0) << two.out << two.err;
+  EXPECT_EQ(two.report["threads"], 2);
+  auto one = verify_scale_add(parts, {"--no-timing", "--threads", "1"});
+  expect_rejected(one, "correctness", "numerical");
+}
+
 TEST_F(VerifyE2E, WrongResultIsNumerical) {
   CandidateParts parts;
   parts.kernel_body = "    for (int64_t i = 0; i < n; ++i) out[i] = x[i] * alpha - y[i];\n";

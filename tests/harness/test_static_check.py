@@ -71,6 +71,19 @@ def test_forbidden_imports_and_builtins():
     assert "builtin" in rules(with_forward("f = getattr(torch, 'mul')\ny = torch.empty_like(x)\n"))
 
 
+def test_input_is_a_fine_parameter_name_but_not_a_call():
+    source = CLEAN.replace("def forward(self, x):", "def forward(self, input):").replace("empty_like(x)", "empty_like(input)")
+    assert rules(source) == []
+    assert rules(with_forward("s = input()\ny = torch.empty_like(x)\n")) == ["builtin"]
+
+
+def test_numpy_views_hide_compute_from_the_guard():
+    assert rules(with_forward("y = torch.empty_like(x)\ny.numpy()[:] = x.numpy() * 2.0\n")) == [
+        "framework-call",
+        "framework-call",
+    ]
+
+
 def test_loading_results_and_frame_tricks():
     assert "loader" in rules(with_forward("y = torch.load('out.pt')\n"))
     assert "attribute" in rules(with_forward("g = self.forward.__globals__\ny = torch.empty_like(x)\n"))

@@ -46,6 +46,24 @@ TEST_F(ConfigTest, FileValuesApply) {
   EXPECT_EQ(settings.cxxflags, "-O2 -fopenmp -shared -fPIC");
 }
 
+TEST_F(ConfigTest, LlmDefaultsRolesAndGenerateLimits) {
+  auto settings = load_settings(write(
+      "[llm]\nprovider = \"openai\"\nbase_url = \"http://localhost:11434/v1\"\nmodel = \"qwen\"\n"
+      "timeout_s = 30.0\nmax_retries = 1\n"
+      "[llm.roles.coder]\nmodel = \"qwen-coder\"\n"
+      "[db]\npath = \"k.db\"\nllm_cache = \"read\"\n[generate]\nmax_iterations = 7\nmax_tokens = "
+      "100000\n"));
+  EXPECT_EQ(*settings.llm.model, "qwen");
+  EXPECT_EQ(*settings.llm.max_retries, 1);
+  EXPECT_DOUBLE_EQ(*settings.llm.timeout_s, 30.0);
+  EXPECT_EQ(*settings.llm_roles.at("coder").model, "qwen-coder");
+  EXPECT_EQ(settings.db_path, "k.db");
+  EXPECT_EQ(settings.llm_cache, "read");
+  EXPECT_EQ(settings.generate.max_iterations, 7);
+  EXPECT_EQ(settings.generate.max_tokens, 100000);
+  EXPECT_THROW(load_settings(write("[llm.roles]\ncoder = 3\n")), UsageError);
+}
+
 TEST_F(ConfigTest, EnvironmentOverridesFile) {
   setenv("ANVIL_PYTHON", "/env/python", 1);
   auto settings = load_settings(write("[python]\ninterpreter = \"/file/python\"\n"));

@@ -20,7 +20,7 @@ SOURCE = r"""
 #define S(c) _mm512_set1_ps(c)
 
 static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, S(-104.0f)), S(89.0f));
+    x = _mm512_min_ps(S(89.0f), _mm512_max_ps(S(-104.0f), x));  // NaN is the second operand: it passes through
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, S(1.44269504088896341f)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, S(0.693145751953125f), x);

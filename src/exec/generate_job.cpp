@@ -1,0 +1,195 @@
+#include "exec/generate_job.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/paths.hpp"
+#include "core/process.hpp"
+#include "core/temp_dir.hpp"
+#include "docs/doc_pack.hpp"
+#include "llm/endpoint.hpp"
+#include "store/llm_cache.hpp"
+#include "verify/describe.hpp"
+#include "verify/sketch_run.hpp"
+#include "verify/verifier.hpp"
+
+namespace anvil::exec {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kCoderDocsBudget = 60'000;  // characters (about 15k tokens)
+constexpr std::size_t kSuggestionsBudget = 20'000;
+
+// The Verifier, the interpreter and the document pack, as the agents' Environment.
+class VerifierEnvironment : public agents::Environment {
+ public:
+  VerifierEnvironment(const Settings& settings, fs::path task, std::string dsl, std::string backend,
+                      const docs::DocPack& pack)
+      : settings_(settings),
+        task_(std::move(task)),
+        dsl_(std::move(dsl)),
+        backend_(std::move(backend)),
+        pack_(pack) {}
+
+  agents::Verdict verify(const fs::path& candidate, const fs::path& attempt_dir) override {
+    verify::VerifyRequest request;
+    request.task = task_;
+    request.candidate = candidate;
+    request.dsl = dsl_;
+    request.backend = backend_;
+    request.artifacts_dir = attempt_dir;
+    auto result = verify::verify_candidate(request, settings_);
+    agents::Verdict verdict{
+        result.passed,   result.stage,   result.error_class,      result.message,
+        result.evidence, result.speedup, verify::to_json(result), ""};
+    return verdict;
+  }
+
+  std::optional<agents::SketchReplay> replay_sketch(const std::string& sketch_text) override {
+    TempDir scratch("anvil-replay");
+    auto file = scratch.path() / "sketch.txt";
+    write_file_atomically(file, sketch_text);
+    try {
+      auto result = verify::run_sketch_against_task({file, "", task_, {}, 0}, settings_);
+      if (!result.checked || !result.ran) return std::nullopt;
+      return agents::SketchReplay{result.matched, result.message};
+    } catch (const Error&) {
+      return std::nullopt;  // the sketch's inputs cannot be bound to this task: no verdict either
+                            // way
+    }
+  }
+
+  std::string coder_documents(const std::vector<std::string>& functions) override {
+    return docs::select_coder_documents(pack_, functions, kCoderDocsBudget);
+  }
+
+ private:
+  const Settings& settings_;
+  fs::path task_;
+  std::string dsl_, backend_;
+  const docs::DocPack& pack_;
+};
+
+std::string read_optional(const fs::path& path) {
+  return fs::exists(path) ? read_text_file(path) : "";
+}
+
+agents::Documents documents_for(const docs::DocPack& pack, const std::string& backend) {
+  auto knowledge = anvil_home() / "knowledge";
+  agents::Documents documents;
+  documents.language_reference = read_text_file(knowledge / "sketch" / "LANGUAGE.md");
+  documents.hardware = read_optional(knowledge / "hardware" / (backend + ".md"));
+  if (documents.hardware.empty())
+    documents.hardware = "(no hardware description for " + backend + ")";
+  documents.suggestions = docs::suggestions_text(pack, kSuggestionsBudget);
+  if (!pack.examples.empty()) {
+    // The smallest example shows the candidate format; retrieval of similar kernels comes with the
+    // database.
+    auto smallest = *std::min_element(
+        pack.examples.begin(), pack.examples.end(),
+        [](const fs::path& a, const fs::path& b) { return fs::file_size(a) < fs::file_size(b); });
+    documents.example =
+        "A complete, verified candidate for another task, as a format reference:\n```python\n" +
+        read_text_file(smallest) + "```\n";
+  }
+  return documents;
+}
+
+agents::Providers make_providers(const Settings& settings, store::LlmCache& cache,
+                                 const fs::path& run_dir) {
+  agents::Providers providers;
+  auto mode = llm::parse_cache_mode(settings.llm_cache);
+  for (const char* role : llm::kRoles) {
+    auto config = llm::provider_config_for(settings, role);
+    config.manual_dir = run_dir / "manual";
+    providers[role] = llm::with_cache(llm::make_provider(config), &cache, mode);
+  }
+  return providers;
+}
+
+TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& resume,
+                         const GenerateOptions& options, const Settings& settings,
+                         const agents::ProgressSink& progress) {
+  TaskOutcome outcome;
+  outcome.task = task;
+  try {
+    auto run = resume ? RunDirectory::open(*resume)
+                      : RunDirectory::create(options.runs_root, task.stem().string());
+    outcome.run_dir = run.path();
+    agents::GenerationTask generation{resume ? fs::path() : fs::absolute(task),
+                                      task.stem().string(),
+                                      "",
+                                      "",
+                                      options.dsl,
+                                      options.backend};
+    if (resume) {
+      // A resumed run continues with what it started with, whatever the command line says now.
+      auto state = run.read_json("state.json");
+      generation.task = state.at("task").get<std::string>();
+      generation.task_name = state.value("task_name", generation.task.stem().string());
+      generation.dsl = state.value("dsl", options.dsl);
+      generation.backend = state.value("backend", options.backend);
+      outcome.task = generation.task;
+    }
+    generation.task_source = read_text_file(generation.task);
+    if (!resume) run.write_text("task.py", generation.task_source);
+    if (!verify::is_supported_target(generation.dsl, generation.backend)) {
+      throw UsageError(fmt::format("unsupported target --dsl {} --backend {}", generation.dsl,
+                                   generation.backend),
+                       "supported targets: " + verify::supported_targets_text());
+    }
+    generation.task_spec_json = verify::describe_task(generation.task, settings).raw.dump(2);
+    auto pack = docs::load_doc_pack(anvil_home() / "knowledge", generation.dsl);
+    auto documents = documents_for(pack, generation.backend);
+    store::Database db(settings.db_path);
+    store::LlmCache cache(db);
+    auto providers = make_providers(settings, cache, run.path());
+    VerifierEnvironment environment(settings, generation.task, generation.dsl, generation.backend,
+                                    pack);
+    outcome.summary = agents::run_generation(generation, providers, environment, documents,
+                                             settings.generate, run, progress);
+  } catch (const Error& error) {
+    outcome.error = error.what();
+    outcome.hint = error.hint();
+    outcome.summary.status = "failed";
+    outcome.summary.reason = error.what();
+  }
+  return outcome;
+}
+
+}  // namespace
+
+std::vector<fs::path> task_files_in(const fs::path& folder) {
+  if (!fs::is_directory(folder)) throw UsageError("task folder not found: " + folder.string());
+  std::vector<fs::path> files;
+  for (const auto& item : fs::recursive_directory_iterator(folder)) {
+    if (item.is_regular_file() && item.path().extension() == ".py") files.push_back(item.path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw UsageError("no task files (*.py) in " + folder.string());
+  return files;
+}
+
+std::vector<TaskOutcome> generate_kernels(const GenerateOptions& options, const Settings& settings,
+                                          const agents::ProgressSink& progress) {
+  if (options.resume) return {generate_one({}, options.resume, options, settings, progress)};
+  std::vector<TaskOutcome> outcomes(options.tasks.size());
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < options.tasks.size(); i = next++) {
+      outcomes[i] = generate_one(options.tasks[i], std::nullopt, options, settings, progress);
+    }
+  };
+  std::vector<std::thread> workers;
+  int count = std::max(1, std::min<int>(options.jobs, static_cast<int>(options.tasks.size())));
+  for (int i = 0; i < count; ++i) workers.emplace_back(worker);
+  for (auto& w : workers) w.join();
+  return outcomes;
+}
+
+}  // namespace anvil::exec
