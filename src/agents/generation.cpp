@@ -150,6 +150,9 @@ class Loop {
   GenerationSummary summary_from_state() const {
     GenerationSummary s;
     s.status = state_.value("status", "running");
+    if (auto coder = providers_.find("coder"); coder != providers_.end()) {
+      s.model = coder->second->config().kind + ":" + coder->second->config().model;
+    }
     s.reason = state_.value("reason", "");
     s.iterations = std::min(iteration(), limits_.max_iterations);
     const auto& totals = state_["totals"];

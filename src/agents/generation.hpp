@@ -80,6 +80,7 @@ using ProgressSink = std::function<void(const ProgressEvent&)>;
 
 struct GenerationSummary {
   std::string status;  // success | failed
+  std::string model;   // the Coder's model (provenance of a stored kernel)
   std::string reason;  // why it stopped
   int iterations = 0;
   int calls = 0;

@@ -14,14 +14,20 @@
 #include <optional>
 #include <string>
 
+#include "agents/prompts.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
+#include "core/paths.hpp"
 #include "core/process.hpp"
+#include "docs/doc_tools.hpp"
 #include "exec/generate_job.hpp"
+#include "exec/kernel_db.hpp"
 #include "llm/endpoint.hpp"
+#include "retrieval/features.hpp"
 #include "sketch/checker.hpp"
 #include "sketch/parser.hpp"
 #include "sketch/printer.hpp"
+#include "store/kernel_store.hpp"
 #include "verify/describe.hpp"
 #include "verify/sketch_run.hpp"
 #include "verify/toolchain.hpp"
@@ -327,6 +333,242 @@ void add_generate_command(CLI::App& app, GenerateCliOptions& o, CLI::App*& comma
   command->add_flag("--json", o.json, "Print the summaries as JSON");
 }
 
+struct DbOptions {
+  std::string db, file, task, dsl = "cpp", backend = "cpu";
+  std::int64_t id = 0;
+  int k = 5;
+  bool json = false;
+};
+
+std::string db_path(const GlobalOptions& global, const DbOptions& o) {
+  return o.db.empty() ? settings_from(global).db_path : o.db;
+}
+
+int run_db_init(const GlobalOptions& global, const DbOptions& o) {
+  anvil::store::Database db(db_path(global, o));
+  auto report = anvil::exec::seed_database(db, settings_from(global));
+  std::cout << fmt::format(
+      "{}: schema version {}, {} kernels added from knowledge/*/examples, {} skipped\n",
+      db.path().string(), db.schema_version(), report.added, report.skipped);
+  for (const auto& problem : report.problems) std::cout << "  skipped " << problem << "\n";
+  return 0;
+}
+
+int run_db_list(const GlobalOptions& global, const DbOptions& o) {
+  anvil::store::Database db(db_path(global, o));
+  anvil::store::KernelStore kernels(db);
+  nlohmann::json all = nlohmann::json::array();
+  kernels.for_each([&](const anvil::store::KernelRecord& r) {
+    if (o.json) {
+      auto j = anvil::store::to_json(r);
+      j.erase("code");
+      j.erase("sketch");
+      all.push_back(j);
+      return;
+    }
+    std::cout << fmt::format("{:>5}  {:<16} {:<14} {:<14} {:<7} {:<6} {:>8}  {}\n", r.id,
+                             r.task_name, r.op_name, r.op_type, r.dsl, r.backend,
+                             r.speedup ? fmt::format("{:.2f}x", *r.speedup) : "-", r.source);
+  });
+  if (o.json) std::cout << all.dump(2) << "\n";
+  return 0;
+}
+
+int run_db_show(const GlobalOptions& global, const DbOptions& o) {
+  anvil::store::Database db(db_path(global, o));
+  auto record = anvil::store::KernelStore(db).get(o.id);
+  if (!record)
+    throw anvil::UsageError(fmt::format("no kernel with id {} in {}", o.id, db.path().string()));
+  std::cout << anvil::store::to_json(*record).dump(2) << "\n";
+  return 0;
+}
+
+int run_db_export(const GlobalOptions& global, const DbOptions& o) {
+  anvil::store::Database db(db_path(global, o));
+  std::ofstream out(o.file);
+  int count = 0;
+  anvil::store::KernelStore(db).for_each([&](const anvil::store::KernelRecord& r) {
+    auto j = anvil::store::to_json(r);
+    j["logic_embedding"] = r.logic_embedding;
+    j["shape_embedding"] = r.shape_embedding;
+    out << j.dump() << "\n";
+    ++count;
+  });
+  std::cout << fmt::format("exported {} kernels to {}\n", count, o.file);
+  return 0;
+}
+
+int run_db_import(const GlobalOptions& global, const DbOptions& o) {
+  anvil::store::Database db(db_path(global, o));
+  anvil::store::KernelStore kernels(db);
+  std::ifstream in(o.file);
+  if (!in) throw anvil::UsageError("cannot read " + o.file);
+  int line_number = 0, added = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded())
+      throw anvil::UsageError(fmt::format("{}:{}: not a JSON object", o.file, line_number));
+    auto record = anvil::store::kernel_from_json(j);
+    record.logic_embedding = j.value("logic_embedding", std::vector<float>{});
+    record.shape_embedding = j.value("shape_embedding", std::vector<float>{});
+    auto before = kernels.count();
+    kernels.add(record);
+    added += kernels.count() > before;
+  }
+  std::cout << fmt::format("imported {} kernels ({} lines) into {}\n", added, line_number,
+                           db.path().string());
+  return 0;
+}
+
+int run_db_search(const GlobalOptions& global, const DbOptions& o) {
+  auto settings = settings_from(global);
+  anvil::store::Database db(db_path(global, o));
+  auto spec = anvil::verify::describe_task(o.task, settings);
+  auto features = anvil::retrieval::features_from_spec(spec);
+  auto found = anvil::exec::retrieve_similar(db, spec, features, o.dsl, o.backend, o.k);
+  if (o.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& h : found.hits) {
+      list.push_back({{"id", h.id},
+                      {"task_name", h.task_name},
+                      {"op_name", h.op_name},
+                      {"op_type", h.op_type},
+                      {"category", h.category},
+                      {"dsl", h.dsl},
+                      {"backend", h.backend},
+                      {"score_logic", h.score_logic},
+                      {"score_shape", h.score_shape}});
+    }
+    std::cout << list.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("task features: {} / {} / {}: {}\n", features.op_type, features.category,
+                           features.op_name, features.logic);
+  for (const auto& h : found.hits) {
+    std::cout << fmt::format("{:>5}  {:<16} {:<14} logic {:.3f}  shape {:.3f}\n", h.id, h.task_name,
+                             h.op_name, h.score_logic, h.score_shape);
+  }
+  if (found.hits.empty())
+    std::cout << "no stored kernel matches (anvil db init seeds the examples)\n";
+  return 0;
+}
+
+std::map<std::string, CLI::App*> add_db_commands(CLI::App& app, DbOptions& o) {
+  auto* db =
+      app.add_subcommand("db", "The kernel database: init, list, show, import, export, search");
+  db->require_subcommand(1);
+  db->add_option("--db", o.db, "SQLite database (default: ./anvil.db)");
+  std::map<std::string, CLI::App*> commands;
+  commands["init"] =
+      db->add_subcommand("init", "Create the database and seed it from knowledge/*/examples");
+  commands["list"] = db->add_subcommand("list", "List the stored kernels");
+  commands["list"]->add_flag("--json", o.json, "JSON output");
+  commands["show"] = db->add_subcommand("show", "Print one kernel with its sketch and code");
+  commands["show"]->add_option("id", o.id, "Kernel id")->required();
+  commands["export"] = db->add_subcommand("export", "Write every kernel as JSON lines");
+  commands["export"]->add_option("file", o.file, "Output file")->required();
+  commands["import"] = db->add_subcommand("import", "Read kernels from JSON lines");
+  commands["import"]->add_option("file", o.file, "Input file")->required();
+  commands["search"] = db->add_subcommand("search", "Find stored kernels similar to a task");
+  commands["search"]->add_option("--task", o.task, "Task file")->required();
+  commands["search"]->add_option("--dsl", o.dsl, "Kernel language")->default_val("cpp");
+  commands["search"]->add_option("--backend", o.backend, "Backend")->default_val("cpu");
+  commands["search"]->add_option("--k", o.k, "How many results")->default_val(5);
+  commands["search"]->add_flag("--json", o.json, "JSON output");
+  return commands;
+}
+
+int run_db(const GlobalOptions& global, const DbOptions& o,
+           const std::map<std::string, CLI::App*>& commands) {
+  if (commands.at("init")->parsed()) return run_db_init(global, o);
+  if (commands.at("list")->parsed()) return run_db_list(global, o);
+  if (commands.at("show")->parsed()) return run_db_show(global, o);
+  if (commands.at("export")->parsed()) return run_db_export(global, o);
+  if (commands.at("import")->parsed()) return run_db_import(global, o);
+  return run_db_search(global, o);
+}
+
+struct DocsOptions {
+  std::string dir, raw, dsl, out;
+  std::vector<std::string> llm, llm_url, llm_model, llm_key_env, llm_cmd;
+};
+
+int run_docs_check(const DocsOptions& o) {
+  auto problems = anvil::docs::check_pack(o.dir);
+  int errors = 0;
+  for (const auto& p : problems) {
+    std::cout << anvil::docs::format_problem(p) << "\n";
+    errors += p.severity == "error";
+  }
+  std::cout << fmt::format("{}: {} errors, {} warnings\n", o.dir, errors, problems.size() - errors);
+  return errors == 0 ? 0 : 1;
+}
+
+int run_docs_list() {
+  std::cout << fmt::format("{:<10} {:>6} {:>5} {:>12} {:>9} {:>10} {:>8}\n", "dsl", "basic", "api",
+                           "suggestions", "examples", "bytes", "~tokens");
+  for (const auto& p : anvil::docs::list_packs(anvil::anvil_home() / "knowledge")) {
+    std::cout << fmt::format("{:<10} {:>6} {:>5} {:>12} {:>9} {:>10} {:>8}\n", p.dsl, p.basic,
+                             p.api, p.suggestions, p.examples, p.bytes, p.approx_tokens);
+  }
+  return 0;
+}
+
+// With an LLM configured (--llm ...), each section is normalised by the model; without one, the
+// sections are split by headings and what needs a person is flagged in REVIEW.md.
+int run_docs_format(const GlobalOptions& global, const DocsOptions& o) {
+  anvil::docs::SectionRefiner refine;
+  std::shared_ptr<anvil::llm::Provider> provider;
+  if (!o.llm.empty()) {
+    auto settings = settings_from(global);
+    for (const auto& [field, values] :
+         std::vector<std::pair<std::string, const std::vector<std::string>*>>{
+             {"provider", &o.llm},
+             {"base_url", &o.llm_url},
+             {"model", &o.llm_model},
+             {"api_key_env", &o.llm_key_env},
+             {"command", &o.llm_cmd}}) {
+      for (const auto& value : *values) anvil::llm::override_endpoint(settings, field, value);
+    }
+    provider = anvil::llm::make_provider(anvil::llm::provider_config_for(settings, "analyzer"));
+    refine = [provider](const std::string& section) {
+      auto reply = provider->complete(
+          {"analyzer",
+           {{"system", anvil::agents::render_prompt("docs_refine", {})}, {"user", section}}});
+      return anvil::agents::fenced_block(reply.content, "markdown").value_or(reply.content);
+    };
+  }
+  std::string out = o.out.empty() ? (anvil::anvil_home() / "knowledge" / o.dsl).string() : o.out;
+  auto report = anvil::docs::format_raw(o.raw, o.dsl, out, refine);
+  std::cout << fmt::format("{}: {} documents written, {} need review (see {}/REVIEW.md)\n", out,
+                           report.written, report.needs_review.size(), out);
+  return 0;
+}
+
+std::map<std::string, CLI::App*> add_docs_commands(CLI::App& app, DocsOptions& o) {
+  auto* docs = app.add_subcommand("docs", "Document packs: check, list, format");
+  docs->require_subcommand(1);
+  std::map<std::string, CLI::App*> commands;
+  commands["check"] = docs->add_subcommand("check", "Validate a pack folder (knowledge/<dsl>)");
+  commands["check"]->add_option("dir", o.dir, "Pack folder")->required();
+  commands["list"] = docs->add_subcommand("list", "Show the packs and their sizes");
+  commands["format"] = docs->add_subcommand("format", "Turn raw documentation into a DocSpec pack");
+  commands["format"]
+      ->add_option("raw", o.raw, "Markdown, HTML or text file, or a folder of them")
+      ->required();
+  commands["format"]->add_option("--dsl", o.dsl, "Name of the DSL")->required();
+  commands["format"]->add_option("--out", o.out,
+                                 "Pack folder to create (default: knowledge/<dsl>)");
+  commands["format"]->add_option("--llm", o.llm, "Normalise sections with this provider");
+  commands["format"]->add_option("--llm-url", o.llm_url, "Endpoint base URL");
+  commands["format"]->add_option("--llm-model", o.llm_model, "Model");
+  commands["format"]->add_option("--llm-key-env", o.llm_key_env, "API key variable");
+  commands["format"]->add_option("--llm-cmd", o.llm_cmd, "exec provider command");
+  return commands;
+}
+
 void add_sketch_commands(CLI::App& app, SketchOptions& options, CLI::App*& check, CLI::App*& fmt,
                          CLI::App*& run) {
   auto* sketch = app.add_subcommand("sketch", "Check, format and run Unified Sketch files");
@@ -392,6 +634,12 @@ int main(int argc, char** argv) {
                      "Keep logs, cases and verify.json in this folder");
   verify->add_flag("--no-timing", verify_options.no_timing, "Check correctness only");
 
+  DocsOptions docs_options;
+  auto docs_commands = add_docs_commands(app, docs_options);
+
+  DbOptions db_options;
+  auto db_commands = add_db_commands(app, db_options);
+
   GenerateCliOptions generate_options;
   CLI::App* generate = nullptr;
   add_generate_command(app, generate_options, generate);
@@ -413,6 +661,12 @@ int main(int argc, char** argv) {
     if (doctor->parsed()) return run_doctor(global);
     if (describe->parsed()) return run_describe(global, describe_task, describe_json);
     if (generate->parsed()) return run_generate(global, generate_options);
+    if (docs_commands.at("check")->parsed()) return run_docs_check(docs_options);
+    if (docs_commands.at("list")->parsed()) return run_docs_list();
+    if (docs_commands.at("format")->parsed()) return run_docs_format(global, docs_options);
+    for (const auto& [name, command] : db_commands) {
+      if (command->parsed()) return run_db(global, db_options, db_commands);
+    }
     if (sketch_check->parsed()) return run_sketch_check(sketch_options);
     if (sketch_fmt->parsed()) return run_sketch_fmt(sketch_options);
     if (sketch_run->parsed()) return run_sketch_run(global, sketch_options);

@@ -37,6 +37,15 @@ struct TaskSpec {
   bool is_dynamic() const { return !dynamic_dims.empty(); }
 };
 
+// What retrieval knows a task by (the seed's features): the operator, its family, the benchmark
+// category, and a sentence of computation logic.
+struct TaskFeatures {
+  std::string op_name;   // e.g. "softmax", "addmm"
+  std::string op_type;   // family: elementwise, reduction, normalization, softmax, matmul, scan, loss
+  std::string category;  // benchmark category (fused for multi-family chains)
+  std::string logic;     // one sentence: what is computed on which shapes
+};
+
 // Throws anvil::Error when the description lacks a field the C++ side relies on.
 TaskSpec parse_task_spec(const nlohmann::json& description);
 

@@ -11,7 +11,10 @@
 #include "core/process.hpp"
 #include "core/temp_dir.hpp"
 #include "docs/doc_pack.hpp"
+#include "exec/kernel_db.hpp"
 #include "llm/endpoint.hpp"
+#include "retrieval/features.hpp"
+#include "store/kernel_store.hpp"
 #include "store/llm_cache.hpp"
 #include "verify/describe.hpp"
 #include "verify/sketch_run.hpp"
@@ -100,6 +103,70 @@ agents::Documents documents_for(const docs::DocPack& pack, const std::string& ba
   return documents;
 }
 
+// Similar verified kernels from the database go into both prompts: their sketches to the
+// Designer, the closest one's code to the Coder (instead of the generic format example).
+void add_retrieved_examples(agents::Documents& documents, const Retrieved& retrieved) {
+  if (retrieved.records.empty()) {
+    documents.examples_for_designer = "No similar kernel is stored in the database yet.";
+    return;
+  }
+  std::string sketches =
+      "Sketches of similar kernels that passed verification (from the database):\n";
+  for (std::size_t i = 0; i < retrieved.records.size(); ++i) {
+    const auto& r = retrieved.records[i];
+    const auto& hit = retrieved.hits[i];
+    sketches += fmt::format(
+        "\n{} ({}, {}; logic similarity {:.2f}, shape similarity {:.2f}){}:\n```sketch\n{}```\n",
+        r.task_name, r.op_type, r.op_name, hit.score_logic, hit.score_shape,
+        r.speedup ? fmt::format(", {:.2f}x over eager", *r.speedup) : "", r.sketch);
+  }
+  documents.examples_for_designer = sketches;
+  const auto& best = retrieved.records.front();
+  documents.example = fmt::format(
+      "A verified candidate for a similar task ({}, {}) from the database:\n```python\n{}```\n",
+      best.task_name, best.op_name, best.code);
+}
+
+// Stores the run, its attempts, and the verified kernel with its features and embeddings.
+void remember(store::Database& db, const RunDirectory& run, const agents::GenerationTask& task,
+              const TaskSpec& spec, const TaskFeatures& features,
+              const agents::GenerationSummary& summary) {
+  store::KernelStore kernels(db);
+  auto run_id = kernels.add_run(run.path().string(), task.task.string(), task.dsl, task.backend,
+                                summary.status, summary.to_json());
+  for (int i = 1; fs::exists(run.attempt_dir(i) / "candidate.py"); ++i) {
+    auto dir = run.attempt_dir(i);
+    auto verdict = fs::exists(dir / "verify.json")
+                       ? nlohmann::json::parse(read_text_file(dir / "verify.json"))
+                       : nlohmann::json::object();
+    std::optional<double> speedup;
+    if (verdict.contains("speedup") && verdict["speedup"].is_number())
+      speedup = verdict["speedup"].get<double>();
+    kernels.add_attempt(run_id, i, read_optional(dir / "sketch.txt"),
+                        read_text_file(dir / "candidate.py"), verdict.value("status", "unknown"),
+                        verdict.contains("error_class") && verdict["error_class"].is_string()
+                            ? verdict["error_class"].get<std::string>()
+                            : "",
+                        speedup);
+  }
+  if (summary.status != "success") return;
+  store::KernelRecord record;
+  record.task_hash = llm::short_hash(task.task_source);
+  record.task_name = task.task_name;
+  record.dsl = task.dsl;
+  record.backend = task.backend;
+  record.code = read_text_file(run.path() / "best" / "candidate.py");
+  record.sketch = read_optional(run.path() / "best" / "sketch.txt");
+  record.speedup = summary.speedup;
+  auto verdict = nlohmann::json::parse(read_text_file(run.path() / "best" / "verify.json"));
+  record.timings = verdict.value("timing", nlohmann::json::object());
+  record.verdict = {{"status", verdict.value("status", "")}, {"seed", verdict.value("seed", 0ull)}};
+  record.source = "run:" + run.path().string();
+  record.model = summary.model;
+  retrieval::describe_for_retrieval(record, spec, features);
+  kernels.add(record);
+}
+
 agents::Providers make_providers(const Settings& settings, store::LlmCache& cache,
                                  const fs::path& run_dir) {
   agents::Providers providers;
@@ -143,16 +210,21 @@ TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& re
                                    generation.backend),
                        "supported targets: " + verify::supported_targets_text());
     }
-    generation.task_spec_json = verify::describe_task(generation.task, settings).raw.dump(2);
+    auto spec = verify::describe_task(generation.task, settings);
+    generation.task_spec_json = spec.raw.dump(2);
+    auto features = retrieval::features_from_spec(spec);
     auto pack = docs::load_doc_pack(anvil_home() / "knowledge", generation.dsl);
-    auto documents = documents_for(pack, generation.backend);
     store::Database db(settings.db_path);
+    auto documents = documents_for(pack, generation.backend);
+    add_retrieved_examples(
+        documents, retrieve_similar(db, spec, features, generation.dsl, generation.backend, 2));
     store::LlmCache cache(db);
     auto providers = make_providers(settings, cache, run.path());
     VerifierEnvironment environment(settings, generation.task, generation.dsl, generation.backend,
                                     pack);
     outcome.summary = agents::run_generation(generation, providers, environment, documents,
                                              settings.generate, run, progress);
+    remember(db, run, generation, spec, features, outcome.summary);
   } catch (const Error& error) {
     outcome.error = error.what();
     outcome.hint = error.hint();

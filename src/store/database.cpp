@@ -46,6 +46,20 @@ Statement& Statement::bind_null(int index) {
   return *this;
 }
 
+Statement& Statement::bind_blob(int index, const void* data, std::size_t bytes) {
+  if (sqlite3_bind_blob(stmt_, index, data, static_cast<int>(bytes), SQLITE_TRANSIENT) !=
+      SQLITE_OK) {
+    fail(db_, "binding a value");
+  }
+  return *this;
+}
+
+std::string Statement::blob(int column) const {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+  return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+              : std::string();
+}
+
 bool Statement::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -96,6 +110,8 @@ void Database::exec(const std::string& sql) {
   }
 }
 
+std::int64_t Database::last_insert_id() { return sqlite3_last_insert_rowid(db_); }
+
 int Database::schema_version() {
   auto stmt = prepare("PRAGMA user_version");
   stmt.step();
@@ -130,6 +146,54 @@ const std::vector<std::string>& schema_migrations() {
       "  prompt_tokens INTEGER NOT NULL,"
       "  completion_tokens INTEGER NOT NULL,"
       "  created_at TEXT NOT NULL DEFAULT (datetime('now')))",
+      // 2: the kernel database: verified kernels with their features and embeddings, runs and
+      // their attempts.
+      "CREATE TABLE runs ("
+      "  id INTEGER PRIMARY KEY,"
+      "  path TEXT NOT NULL,"
+      "  task TEXT NOT NULL,"
+      "  dsl TEXT NOT NULL,"
+      "  backend TEXT NOT NULL,"
+      "  status TEXT NOT NULL,"
+      "  summary TEXT NOT NULL,"
+      "  created_at TEXT NOT NULL DEFAULT (datetime('now')));"
+      "CREATE TABLE attempts ("
+      "  id INTEGER PRIMARY KEY,"
+      "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+      "  iteration INTEGER NOT NULL,"
+      "  sketch TEXT NOT NULL,"
+      "  code TEXT NOT NULL,"
+      "  status TEXT NOT NULL,"
+      "  error_class TEXT,"
+      "  speedup REAL);"
+      "CREATE TABLE kernels ("
+      "  id INTEGER PRIMARY KEY,"
+      "  task_hash TEXT NOT NULL,"
+      "  task_name TEXT NOT NULL,"
+      "  op_name TEXT NOT NULL,"
+      "  op_type TEXT NOT NULL,"
+      "  category TEXT NOT NULL,"
+      "  logic TEXT NOT NULL,"
+      "  dsl TEXT NOT NULL,"
+      "  backend TEXT NOT NULL,"
+      "  frontend TEXT NOT NULL,"
+      "  shapes TEXT NOT NULL,"
+      "  sketch TEXT NOT NULL,"
+      "  code TEXT NOT NULL,"
+      "  speedup REAL,"
+      "  timings TEXT NOT NULL,"
+      "  verdict TEXT NOT NULL,"
+      "  source TEXT NOT NULL,"
+      "  model TEXT NOT NULL,"
+      "  created_at TEXT NOT NULL DEFAULT (datetime('now')));"
+      "CREATE INDEX kernels_filter ON kernels (dsl, backend, op_type);"
+      "CREATE UNIQUE INDEX kernels_unique ON kernels (task_hash, dsl, backend, code);"
+      "CREATE TABLE embeddings ("
+      "  kernel_id INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE,"
+      "  kind TEXT NOT NULL,"
+      "  model TEXT NOT NULL,"
+      "  vector BLOB NOT NULL,"
+      "  PRIMARY KEY (kernel_id, kind, model))",
   };
   return migrations;
 }

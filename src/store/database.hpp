@@ -23,6 +23,7 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, double value);
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, const void* data, std::size_t bytes);
 
   bool step();  // true while a row is available
   void run();   // steps to completion (INSERT, UPDATE, ...)
@@ -31,6 +32,7 @@ class Statement {
   std::int64_t integer(int column) const;
   double real(int column) const;
   bool is_null(int column) const;
+  std::string blob(int column) const;
 
  private:
   sqlite3* db_;
@@ -49,6 +51,7 @@ class Database {
   void exec(const std::string& sql);
   Statement prepare(const std::string& sql) { return Statement(db_, sql); }
   int schema_version();
+  std::int64_t last_insert_id();
   const std::filesystem::path& path() const { return path_; }
 
   // Runs `work` in one transaction: all of it is committed, or none of it.

@@ -1,6 +1,7 @@
 // End to end: `anvil generate` against a real HTTP server on loopback speaking the
 // chat-completions protocol with scripted replies, real sketch checks, real compiles and the real
 // Verifier; plus the exec and manual providers.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -281,6 +282,58 @@ TEST_F(GenerateE2E, ResumeReplaysCachedCallsWithoutAskingAgain) {
                            llm_.base_url(), "--llm-model", "fake-model"});
   expect_success(resumed);
   EXPECT_EQ(llm_.requests().size(), asked + 1) << "only the unanswered Coder call goes out again";
+}
+
+TEST_F(GenerateE2E, TheDatabaseFeedsThePromptsAndKeepsTheVerifiedKernel) {
+  auto db = (scratch_.path() / "anvil.db").string();
+  auto init =
+      anvil::run_captured({ANVIL_BINARY, "db", "--db", db, "init"}, std::chrono::seconds(300));
+  ASSERT_EQ(init.outcome.exit_code, 0) << init.out << init.err;
+  auto seeded =
+      json::parse(anvil::run_captured({ANVIL_BINARY, "db", "--db", db, "list", "--json"}).out)
+          .size();
+  EXPECT_GE(seeded, 12u) << init.out;
+
+  // A softmax task retrieves the stored softmax kernels, its own first.
+  auto search = anvil::run_captured(
+      {ANVIL_BINARY, "db", "--db", db, "search", "--task",
+       (kRoot / "benchmarks" / "softmax" / "softmax_rows.py").string(), "--json"});
+  ASSERT_EQ(search.outcome.exit_code, 0) << search.err;
+  auto hits = json::parse(search.out);
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0]["task_name"], "softmax_rows");
+  for (const auto& hit : hits) {
+    EXPECT_EQ(hit["dsl"], "cpp");
+    EXPECT_EQ(hit["backend"], "cpu");
+    EXPECT_EQ(hit["op_type"], "softmax");
+    for (const char* field : {"id", "op_name", "score_logic", "score_shape"})
+      EXPECT_TRUE(hit.contains(field));
+  }
+
+  llm_.script_for_role("designer", {ScriptedReply::text(fenced("sketch", good_sketch()))});
+  llm_.script_for_role("coder", {ScriptedReply::text(fenced("python", good_candidate()))});
+  auto run = generate_with_server();
+  expect_success(run);
+  auto designer_prompt = llm_.requests().at(0).body["messages"][1]["content"].get<std::string>();
+  EXPECT_NE(designer_prompt.find("Sketches of similar kernels"), std::string::npos)
+      << designer_prompt;
+  auto coder_prompt = llm_.requests().at(1).body["messages"][1]["content"].get<std::string>();
+  EXPECT_NE(coder_prompt.find("from the database"), std::string::npos);
+
+  auto listed = anvil::run_captured({ANVIL_BINARY, "db", "--db", db, "list", "--json"});
+  auto kernels = json::parse(listed.out);
+  ASSERT_EQ(kernels.size(), seeded + 1) << "the verified kernel joined the seeds";
+  EXPECT_EQ(kernels.back()["task_name"], "scale_add");
+  EXPECT_EQ(kernels.back()["source"].get<std::string>().rfind("run:", 0), 0u);
+
+  auto exported = (scratch_.path() / "kernels.jsonl").string();
+  ASSERT_EQ(
+      anvil::run_captured({ANVIL_BINARY, "db", "--db", db, "export", exported}).outcome.exit_code,
+      0);
+  auto copy = (scratch_.path() / "copy.db").string();
+  auto imported = anvil::run_captured({ANVIL_BINARY, "db", "--db", copy, "import", exported});
+  EXPECT_NE(imported.out.find("imported 13 kernels"), std::string::npos)
+      << imported.out << imported.err;
 }
 
 TEST_F(GenerateE2E, SeveralTasksRunConcurrently) {

@@ -452,4 +452,42 @@ TEST_F(VerifyE2E, SketchCheckAndFmtExitCodes) {
   EXPECT_EQ(run_anvil({"sketch", "check", "/nonexistent.sketch"}).exit_code, 2);
 }
 
+TEST_F(VerifyE2E, DocsCheckListAndFormat) {
+  auto pack = fs::path(ANVIL_SOURCE_DIR) / "knowledge" / "cpp";
+  auto clean = run_anvil({"docs", "check", pack.string()});
+  EXPECT_EQ(clean.exit_code, 0) << clean.out;
+  EXPECT_NE(clean.out.find("0 errors"), std::string::npos);
+  auto listed = run_anvil({"docs", "list"});
+  EXPECT_EQ(listed.exit_code, 0);
+  EXPECT_NE(listed.out.find("cpp "), std::string::npos) << listed.out;
+
+  auto raw = scratch_.path() / "raw.md";
+  std::ofstream(raw) << "# Overview\n\nThe language.\n\n## `vadd(a, b)`\n\n```c\nvoid vadd(float* "
+                        "a, float* b);\n```\n"
+                        "Adds vectors.\n\n## Performance tips\n\nUse wide loads.\n";
+  auto out = scratch_.path() / "pack";
+  auto formatted =
+      run_anvil({"docs", "format", raw.string(), "--dsl", "toy", "--out", out.string()});
+  ASSERT_EQ(formatted.exit_code, 0) << formatted.out << formatted.err;
+  EXPECT_TRUE(fs::exists(out / "REVIEW.md"));
+  EXPECT_FALSE(fs::is_empty(out / "api")) << formatted.out;
+  auto again = run_anvil({"docs", "format", raw.string(), "--dsl", "toy", "--out", out.string()});
+  EXPECT_EQ(again.exit_code, 2) << "an existing pack is never overwritten";
+
+  // With an LLM (here the exec provider), every section is normalised by the model.
+  auto refined = scratch_.path() / "refined";
+  auto with_llm =
+      run_anvil({"docs", "format", raw.string(), "--dsl", "toy", "--out", refined.string(), "--llm",
+                 "exec", "--llm-cmd", "printf '```markdown\\nNormalised by the model.\\n```\\n'"});
+  ASSERT_EQ(with_llm.exit_code, 0) << with_llm.out << with_llm.err;
+  bool found = false;
+  for (const auto& entry : fs::recursive_directory_iterator(refined)) {
+    if (entry.path().extension() != ".md" || entry.path().filename() == "REVIEW.md") continue;
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    found = found || text.find("Normalised by the model.") != std::string::npos;
+  }
+  EXPECT_TRUE(found);
+}
+
 }  // namespace

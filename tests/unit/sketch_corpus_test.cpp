@@ -25,18 +25,28 @@ namespace {
 namespace fs = std::filesystem;
 
 const fs::path kCorpus = fs::path(ANVIL_SOURCE_DIR) / "tests" / "sketch_corpus";
+// The benchmark tasks' sketches live with the knowledge examples (the kernel database is seeded
+// from them); they are valid corpus sketches too.
+const fs::path kExampleSketches = fs::path(ANVIL_SOURCE_DIR) / "knowledge" / "sketch" / "examples";
 
-// The `.sketch` files of one corpus folder, sorted by name; empty when the folder is missing.
-std::vector<std::string> corpus_files(const std::string& folder) {
-  std::vector<std::string> names;
+// The `.sketch` files of a folder as full paths, sorted; empty when the folder is missing.
+std::vector<std::string> sketch_paths(const fs::path& folder) {
+  std::vector<std::string> paths;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(kCorpus / folder, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".sketch") {
-      names.push_back(entry.path().filename().string());
-    }
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".sketch") paths.push_back(entry.path().string());
   }
-  std::sort(names.begin(), names.end());
-  return names;
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+std::vector<std::string> corpus_files(const std::string& folder) {
+  auto paths = sketch_paths(kCorpus / folder);
+  if (folder == "valid") {
+    auto examples = sketch_paths(kExampleSketches);
+    paths.insert(paths.end(), examples.begin(), examples.end());
+  }
+  return paths;
 }
 
 std::string read_file(const fs::path& path) {
@@ -46,7 +56,7 @@ std::string read_file(const fs::path& path) {
 
 // A test name from a file name: gtest allows only letters, digits and '_'.
 std::string test_name(const testing::TestParamInfo<std::string>& info) {
-  std::string name = info.param.substr(0, info.param.rfind('.'));
+  std::string name = fs::path(info.param).stem().string();
   for (char& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   }
@@ -73,7 +83,7 @@ TEST(SketchCorpus, HasEnoughSketches) {
 class SketchCorpusValid : public testing::TestWithParam<std::string> {};
 
 TEST_P(SketchCorpusValid, ChecksCleanAndIsCanonical) {
-  const fs::path path = kCorpus / "valid" / GetParam();
+  const fs::path path = GetParam();
   const std::string source = read_file(path);
   ASSERT_FALSE(source.empty()) << path;
 
@@ -140,7 +150,7 @@ std::optional<std::vector<Expectation>> expectations(const std::string& source) 
 class SketchCorpusInvalid : public testing::TestWithParam<std::string> {};
 
 TEST_P(SketchCorpusInvalid, ReportsTheExpectedDiagnostics) {
-  const fs::path path = kCorpus / "invalid" / GetParam();
+  const fs::path path = GetParam();
   const std::string source = read_file(path);
   ASSERT_FALSE(source.empty()) << path;
 
