@@ -427,7 +427,7 @@ int run_db_search(const GlobalOptions& global, const DbOptions& o) {
   anvil::store::Database db(db_path(global, o));
   auto spec = anvil::verify::describe_task(o.task, settings);
   auto features = anvil::retrieval::features_from_spec(spec);
-  auto found = anvil::exec::retrieve_similar(db, spec, features, o.dsl, o.backend, o.k);
+  auto found = anvil::exec::retrieve_similar(db, spec, features, o.dsl, o.backend, o.k, settings);
   if (o.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& h : found.hits) {

@@ -118,6 +118,10 @@ void apply_file(const std::filesystem::path& path, Settings& settings) {
   read_into(table, "cpp", "cache_dir", settings.cache_dir);
   read_into(table, "db", "path", settings.db_path);
   read_into(table, "db", "llm_cache", settings.llm_cache);
+  read_into(table, "retrieval", "features", settings.retrieval_features);
+  read_into(table, "docs", "compress", settings.compress_documents);
+  read_into(table, "retrieval", "embeddings", settings.retrieval_embeddings);
+  read_into(table, "retrieval", "embedding_model", settings.embedding_model);
   read_into(table, "generate", "max_iterations", settings.generate.max_iterations);
   read_into(table, "generate", "sketch_repairs", settings.generate.sketch_repairs);
   read_into(table, "generate", "max_tokens", settings.generate.max_tokens);
@@ -146,6 +150,18 @@ void validate_settings(const Settings& settings) {
                      "'");
   }
   if (settings.threads < 0) throw UsageError("threads must be 0 (all CPUs) or positive");
+  if (settings.retrieval_features != "rules" && settings.retrieval_features != "llm") {
+    throw UsageError("[retrieval].features must be rules or llm, not '" +
+                     settings.retrieval_features + "'");
+  }
+  if (settings.retrieval_embeddings != "builtin" && settings.retrieval_embeddings != "endpoint") {
+    throw UsageError("[retrieval].embeddings must be builtin or endpoint");
+  }
+  if (settings.retrieval_embeddings == "endpoint" && settings.embedding_model.empty()) {
+    throw UsageError(
+        "[retrieval].embeddings = \"endpoint\" needs [retrieval].embedding_model",
+        "name the endpoint's embedding model, e.g. text-embedding-3-small or nomic-embed-text");
+  }
   if (settings.generate.max_iterations < 1)
     throw UsageError("[generate].max_iterations must be at least 1");
 }

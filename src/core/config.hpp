@@ -48,7 +48,11 @@ struct Settings {
   std::string db_path = "anvil.db";              // [db].path
   std::string llm_cache = "rw";                  // [db].llm_cache: rw | read | off
   GenerateLimits generate;                       // [generate]
-  std::filesystem::path loaded_from;             // the config file read, if any
+  std::string retrieval_features = "rules";  // [retrieval].features: rules | llm (FeatureExtractor)
+  std::string retrieval_embeddings = "builtin";  // [retrieval].embeddings: builtin | endpoint
+  std::string embedding_model;                   // [retrieval].embedding_model (endpoint)
+  bool compress_documents = false;    // [docs].compress: long entries shortened by the LLM
+  std::filesystem::path loaded_from;  // the config file read, if any
 };
 
 // Reads the config file (explicit path, else $ANVIL_CONFIG, else ./anvil.toml, else

@@ -46,12 +46,14 @@ std::vector<DocEntry> load_folder(const fs::path& folder, const std::string& kin
 }
 
 // Appends documents while they fit the budget; says what was left out.
-std::string join_within(const std::vector<const DocEntry*>& entries, std::size_t budget) {
+std::string join_within(const std::vector<const DocEntry*>& entries, std::size_t budget,
+                        const EntryShortener& shorten = {}) {
   std::string out;
   std::vector<std::string> skipped;
   for (const auto* entry : entries) {
-    std::string block =
-        fmt::format("<!-- {} -->\n{}\n\n", entry->path.filename().string(), entry->text);
+    bool long_entry = shorten && entry->text.size() > kLongEntryChars;
+    std::string block = fmt::format("<!-- {} -->\n{}\n\n", entry->path.filename().string(),
+                                    long_entry ? shorten(*entry) : entry->text);
     if (out.size() + block.size() > budget) {
       skipped.push_back(entry->name);
       continue;
@@ -108,7 +110,7 @@ DocPack load_doc_pack(const fs::path& knowledge_root, const std::string& dsl) {
 }
 
 std::string select_coder_documents(const DocPack& pack, const std::vector<std::string>& functions,
-                                   std::size_t budget_chars) {
+                                   std::size_t budget_chars, const EntryShortener& shorten) {
   std::set<std::string> wanted(functions.begin(), functions.end());
   std::vector<std::pair<int, const DocEntry*>> ranked;
   for (const auto& entry : pack.api) {
@@ -123,7 +125,7 @@ std::string select_coder_documents(const DocPack& pack, const std::vector<std::s
   for (const auto& entry : pack.basic) chosen.push_back(&entry);
   for (const auto& [shared, entry] : ranked) chosen.push_back(entry);
   for (const auto& entry : pack.suggestions) chosen.push_back(&entry);
-  return join_within(chosen, budget_chars);
+  return join_within(chosen, budget_chars, shorten);
 }
 
 std::string suggestions_text(const DocPack& pack, std::size_t budget_chars) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,11 @@ DocEntry parse_doc_entry(const std::filesystem::path& path, const std::string& d
 
 // The Coder's documents: all basic documents, the API entries whose tags meet the sketch's
 // functions (most shared tags first), then the expert suggestions, cut to `budget_chars`.
+// `shorten`, when given, rewrites each entry longer than `long_entry_chars` (LLM compression).
+using EntryShortener = std::function<std::string(const DocEntry& entry)>;
+inline constexpr std::size_t kLongEntryChars = 6000;
 std::string select_coder_documents(const DocPack& pack, const std::vector<std::string>& functions,
-                                   std::size_t budget_chars);
+                                   std::size_t budget_chars, const EntryShortener& shorten = {});
 
 // All suggestions, cut to `budget_chars` (for the Conductor).
 std::string suggestions_text(const DocPack& pack, std::size_t budget_chars);

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <thread>
 
+#include "agents/feature_extractor.hpp"
+#include "agents/prompts.hpp"
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/process.hpp"
@@ -32,8 +34,9 @@ constexpr std::size_t kSuggestionsBudget = 20'000;
 class VerifierEnvironment : public agents::Environment {
  public:
   VerifierEnvironment(const Settings& settings, fs::path task, std::string dsl, std::string backend,
-                      const docs::DocPack& pack)
-      : settings_(settings),
+                      const docs::DocPack& pack, docs::EntryShortener shorten)
+      : shorten_(std::move(shorten)),
+        settings_(settings),
         task_(std::move(task)),
         dsl_(std::move(dsl)),
         backend_(std::move(backend)),
@@ -68,10 +71,11 @@ class VerifierEnvironment : public agents::Environment {
   }
 
   std::string coder_documents(const std::vector<std::string>& functions) override {
-    return docs::select_coder_documents(pack_, functions, kCoderDocsBudget);
+    return docs::select_coder_documents(pack_, functions, kCoderDocsBudget, shorten_);
   }
 
  private:
+  docs::EntryShortener shorten_;
   const Settings& settings_;
   fs::path task_;
   std::string dsl_, backend_;
@@ -80,27 +84,6 @@ class VerifierEnvironment : public agents::Environment {
 
 std::string read_optional(const fs::path& path) {
   return fs::exists(path) ? read_text_file(path) : "";
-}
-
-agents::Documents documents_for(const docs::DocPack& pack, const std::string& backend) {
-  auto knowledge = anvil_home() / "knowledge";
-  agents::Documents documents;
-  documents.language_reference = read_text_file(knowledge / "sketch" / "LANGUAGE.md");
-  documents.hardware = read_optional(knowledge / "hardware" / (backend + ".md"));
-  if (documents.hardware.empty())
-    documents.hardware = "(no hardware description for " + backend + ")";
-  documents.suggestions = docs::suggestions_text(pack, kSuggestionsBudget);
-  if (!pack.examples.empty()) {
-    // The smallest example shows the candidate format; retrieval of similar kernels comes with the
-    // database.
-    auto smallest = *std::min_element(
-        pack.examples.begin(), pack.examples.end(),
-        [](const fs::path& a, const fs::path& b) { return fs::file_size(a) < fs::file_size(b); });
-    documents.example =
-        "A complete, verified candidate for another task, as a format reference:\n```python\n" +
-        read_text_file(smallest) + "```\n";
-  }
-  return documents;
 }
 
 // Similar verified kernels from the database go into both prompts: their sketches to the
@@ -128,9 +111,9 @@ void add_retrieved_examples(agents::Documents& documents, const Retrieved& retri
 }
 
 // Stores the run, its attempts, and the verified kernel with its features and embeddings.
-void remember(store::Database& db, const RunDirectory& run, const agents::GenerationTask& task,
-              const TaskSpec& spec, const TaskFeatures& features,
-              const agents::GenerationSummary& summary) {
+void remember(const Settings& settings, store::Database& db, const RunDirectory& run,
+              const agents::GenerationTask& task, const TaskSpec& spec,
+              const TaskFeatures& features, const agents::GenerationSummary& summary) {
   store::KernelStore kernels(db);
   auto run_id = kernels.add_run(run.path().string(), task.task.string(), task.dsl, task.backend,
                                 summary.status, summary.to_json());
@@ -163,7 +146,7 @@ void remember(store::Database& db, const RunDirectory& run, const agents::Genera
   record.verdict = {{"status", verdict.value("status", "")}, {"seed", verdict.value("seed", 0ull)}};
   record.source = "run:" + run.path().string();
   record.model = summary.model;
-  retrieval::describe_for_retrieval(record, spec, features);
+  retrieval::describe_for_retrieval(record, spec, features, make_embedder(settings));
   kernels.add(record);
 }
 
@@ -177,6 +160,40 @@ agents::Providers make_providers(const Settings& settings, store::LlmCache& cach
     providers[role] = llm::with_cache(llm::make_provider(config), &cache, mode);
   }
   return providers;
+}
+
+// Features from the FeatureExtractor agent when [retrieval].features = "llm", else (or when its
+// reply cannot be used) from the operator graph; the trace says which.
+TaskFeatures task_features(const Settings& settings, const agents::Providers& providers,
+                           const agents::GenerationTask& task, const TaskSpec& spec,
+                           RunDirectory& run) {
+  auto rules = retrieval::features_from_spec(spec);
+  if (settings.retrieval_features != "llm") {
+    run.trace({{"kind", "features"}, {"source", "rules"}, {"op_type", rules.op_type}});
+    return rules;
+  }
+  std::string error;
+  auto extracted = agents::extract_features(*providers.at("feature_extractor"), task.task_source,
+                                            task.task_spec_json, rules, error);
+  run.trace({{"kind", "features"},
+             {"source", extracted ? "feature_extractor" : "rules"},
+             {"op_type", extracted ? extracted->op_type : rules.op_type},
+             {"error", error}});
+  return extracted.value_or(rules);
+}
+
+// With [docs] compress = true, long document entries reach the Coder shortened by the model
+// (the analyzer role); the response cache makes each entry's compression a one-time cost.
+docs::EntryShortener document_shortener(const Settings& settings,
+                                        const agents::Providers& providers) {
+  if (!settings.compress_documents) return {};
+  auto provider = providers.at("analyzer");
+  return [provider](const docs::DocEntry& entry) {
+    auto reply = provider->complete(
+        {"analyzer",
+         {{"system", agents::render_prompt("docs_compress", {})}, {"user", entry.text}}});
+    return agents::fenced_block(reply.content, "markdown").value_or(entry.text);
+  };
 }
 
 TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& resume,
@@ -212,19 +229,19 @@ TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& re
     }
     auto spec = verify::describe_task(generation.task, settings);
     generation.task_spec_json = spec.raw.dump(2);
-    auto features = retrieval::features_from_spec(spec);
-    auto pack = docs::load_doc_pack(anvil_home() / "knowledge", generation.dsl);
     store::Database db(settings.db_path);
-    auto documents = documents_for(pack, generation.backend);
-    add_retrieved_examples(
-        documents, retrieve_similar(db, spec, features, generation.dsl, generation.backend, 2));
     store::LlmCache cache(db);
     auto providers = make_providers(settings, cache, run.path());
+    auto features = task_features(settings, providers, generation, spec, run);
+    auto pack = docs::load_doc_pack(anvil_home() / "knowledge", generation.dsl);
+    auto documents = documents_for(pack, generation.backend);
+    add_retrieved_examples(documents, retrieve_similar(db, spec, features, generation.dsl,
+                                                       generation.backend, 2, settings));
     VerifierEnvironment environment(settings, generation.task, generation.dsl, generation.backend,
-                                    pack);
+                                    pack, document_shortener(settings, providers));
     outcome.summary = agents::run_generation(generation, providers, environment, documents,
                                              settings.generate, run, progress);
-    remember(db, run, generation, spec, features, outcome.summary);
+    remember(settings, db, run, generation, spec, features, outcome.summary);
   } catch (const Error& error) {
     outcome.error = error.what();
     outcome.hint = error.hint();
@@ -262,6 +279,27 @@ std::vector<TaskOutcome> generate_kernels(const GenerateOptions& options, const 
   for (int i = 0; i < count; ++i) workers.emplace_back(worker);
   for (auto& w : workers) w.join();
   return outcomes;
+}
+
+agents::Documents documents_for(const docs::DocPack& pack, const std::string& backend) {
+  auto knowledge = anvil_home() / "knowledge";
+  agents::Documents documents;
+  documents.language_reference = read_text_file(knowledge / "sketch" / "LANGUAGE.md");
+  documents.hardware = read_optional(knowledge / "hardware" / (backend + ".md"));
+  if (documents.hardware.empty())
+    documents.hardware = "(no hardware description for " + backend + ")";
+  documents.suggestions = docs::suggestions_text(pack, kSuggestionsBudget);
+  if (!pack.examples.empty()) {
+    // The smallest example shows the candidate format; retrieval of similar kernels comes with the
+    // database.
+    auto smallest = *std::min_element(
+        pack.examples.begin(), pack.examples.end(),
+        [](const fs::path& a, const fs::path& b) { return fs::file_size(a) < fs::file_size(b); });
+    documents.example =
+        "A complete, verified candidate for another task, as a format reference:\n```python\n" +
+        read_text_file(smallest) + "```\n";
+  }
+  return documents;
 }
 
 }  // namespace anvil::exec

@@ -7,6 +7,7 @@
 
 #include "agents/generation.hpp"
 #include "core/config.hpp"
+#include "docs/doc_pack.hpp"
 
 namespace anvil::exec {
 
@@ -33,6 +34,10 @@ struct TaskOutcome {
 // fails.
 std::vector<TaskOutcome> generate_kernels(const GenerateOptions& options, const Settings& settings,
                                           const agents::ProgressSink& progress);
+
+// The documents every prompt of a DSL and backend is built from: the sketch language reference,
+// knowledge/hardware/<backend>.md, the pack's suggestions, and a format example.
+agents::Documents documents_for(const docs::DocPack& pack, const std::string& backend);
 
 // The task files of a folder (`--tasks DIR`): every *.py below it, sorted.
 std::vector<std::filesystem::path> task_files_in(const std::filesystem::path& folder);

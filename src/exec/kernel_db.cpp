@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/process.hpp"
+#include "llm/endpoint.hpp"
 #include "llm/provider.hpp"
 #include "retrieval/features.hpp"
 #include "verify/describe.hpp"
@@ -37,11 +38,19 @@ store::KernelRecord example_record(const fs::path& example, const fs::path& know
   record.model = "hand-written";
   record.verdict = {{"status", "pass"},
                     {"by", "anvil verify (tests/CMakeLists.txt benchmark tests)"}};
-  retrieval::describe_for_retrieval(record, spec, features);
+  retrieval::describe_for_retrieval(record, spec, features, make_embedder(settings));
   return record;
 }
 
 }  // namespace
+
+retrieval::Embedder make_embedder(const Settings& settings) {
+  if (settings.retrieval_embeddings != "endpoint") return {};
+  auto config = llm::provider_config_for(settings, "feature_extractor");
+  config.model = settings.embedding_model;
+  return {"endpoint:" + config.model,
+          [config](const std::string& text) { return llm::embed_texts(config, {text}).at(0); }};
+}
 
 std::string default_backend(const std::string& dsl) {
   if (dsl == "cuda-c" || dsl == "triton") return "cuda";
@@ -82,11 +91,14 @@ SeedReport seed_database(store::Database& db, const Settings& settings) {
 }
 
 Retrieved retrieve_similar(store::Database& db, const TaskSpec& spec, const TaskFeatures& features,
-                           const std::string& dsl, const std::string& backend, int k) {
+                           const std::string& dsl, const std::string& backend, int k,
+                           const Settings& settings) {
   store::KernelStore kernels(db);
-  auto index = retrieval::KernelIndex::load(kernels);
+  auto embedder = make_embedder(settings);
+  auto index = retrieval::KernelIndex::load(kernels, embedder);
   Retrieved retrieved;
-  retrieved.hits = index.search({features, spec.inputs, dsl, backend, k});
+  retrieved.hits = index.search({features, spec.inputs, dsl, backend, k, 0.25f,
+                                 embedder.embed(retrieval::features_text(features))});
   for (const auto& hit : retrieved.hits) {
     if (auto record = kernels.get(hit.id)) retrieved.records.push_back(std::move(*record));
   }

@@ -17,6 +17,10 @@ struct SeedReport {
   std::vector<std::string> problems;  // examples that could not be stored, and why
 };
 
+// The logic embedder [retrieval].embeddings chooses: built-in, or the endpoint's (the
+// feature_extractor role's [llm] settings with [retrieval].embedding_model).
+retrieval::Embedder make_embedder(const Settings& settings);
+
 // Seeds the kernel database from every knowledge/<dsl>/examples/<frontend>/*.py that has a
 // metadata file beside it (<name>.json: task, category, sketch, backend).
 SeedReport seed_database(store::Database& db, const Settings& settings);
@@ -30,6 +34,7 @@ struct Retrieved {
 };
 
 Retrieved retrieve_similar(store::Database& db, const TaskSpec& spec, const TaskFeatures& features,
-                           const std::string& dsl, const std::string& backend, int k);
+                           const std::string& dsl, const std::string& backend, int k,
+                           const Settings& settings);
 
 }  // namespace anvil::exec

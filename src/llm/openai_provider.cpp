@@ -186,4 +186,33 @@ std::unique_ptr<Provider> make_anthropic_provider(const ProviderConfig& config) 
   return std::make_unique<AnthropicProvider>(config);
 }
 
+std::vector<std::vector<float>> embed_texts(const ProviderConfig& config,
+                                            const std::vector<std::string>& texts) {
+  if (config.base_url.empty()) {
+    throw UsageError("embeddings from an endpoint need its base URL",
+                     "set [llm].base_url or --llm-url");
+  }
+  std::map<std::string, std::string> headers{{"Content-Type", "application/json"},
+                                             {"X-Anvil-Role", "feature_extractor"}};
+  if (auto key = api_key(config); !key.empty()) headers["Authorization"] = "Bearer " + key;
+  std::string url = config.base_url + "/embeddings";
+  std::vector<std::vector<float>> vectors;
+  // with_retries speaks ChatReply; the vectors travel beside it.
+  post_chat(
+      config, "embeddings", url, headers,
+      nlohmann::json{{"model", config.model}, {"input", texts}}.dump(),
+      [&](const HttpResponse& response) {
+        auto json = nlohmann::json::parse(response.body, nullptr, false);
+        if (!json.is_object() || !json.contains("data") || json["data"].size() != texts.size()) {
+          throw ProviderError("unexpected reply from " + url + ": " + response.body.substr(0, 200),
+                              "the endpoint does not serve the embeddings protocol", false);
+        }
+        vectors.clear();
+        for (const auto& item : json["data"])
+          vectors.push_back(item.at("embedding").get<std::vector<float>>());
+        return ChatReply{};
+      });
+  return vectors;
+}
+
 }  // namespace anvil::llm

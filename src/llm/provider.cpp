@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "core/hash.hpp"
+
 namespace anvil::llm {
 
 std::unique_ptr<Provider> make_openai_provider(const ProviderConfig& config);
@@ -89,14 +91,7 @@ std::string cache_key(const ProviderConfig& config, const ChatRequest& request) 
   return key.dump();
 }
 
-std::string short_hash(const std::string& text) {
-  std::uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", hash);
-}
+std::string short_hash(const std::string& text) { return fmt::format("{:016x}", fnv1a(text)); }
 
 CacheMode parse_cache_mode(const std::string& text) {
   if (text == "rw") return CacheMode::read_write;

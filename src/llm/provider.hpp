@@ -113,6 +113,11 @@ std::unique_ptr<Provider> with_cache(std::unique_ptr<Provider> inner, ResponseCa
 
 double cost_of(const ProviderConfig& config, const Usage& usage);
 
+// Embeddings from an OpenAI-compatible /v1/embeddings endpoint (base_url, model, api_key_env of
+// `config`), one vector per text, with the same retries as chat requests.
+std::vector<std::vector<float>> embed_texts(const ProviderConfig& config,
+                                            const std::vector<std::string>& texts);
+
 // Retries `attempt` on transient ProviderErrors with exponential backoff and jitter; a
 // Retry-After the server sent (seconds, passed through `retry_after_s`) is honoured.
 ChatReply with_retries(const ProviderConfig& config,

@@ -4,17 +4,10 @@
 #include <cmath>
 #include <map>
 
+#include "core/hash.hpp"
+
 namespace anvil::retrieval {
 namespace {
-
-std::uint64_t fnv1a(const std::string& text) {
-  std::uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
 
 void normalise(std::vector<float>& v) {
   double norm = 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ inline constexpr int kShapeDimensions = 16;
 std::vector<float> embed_shapes(const std::vector<TensorInfo>& inputs);
 
 std::string features_text(const TaskFeatures& features);
+
+// Where logic embeddings come from: the built-in one, or an endpoint's /v1/embeddings.
+struct Embedder {
+  std::string model = "builtin";
+  std::function<std::vector<float>(const std::string&)> embed = embed_text;
+};
 
 float dot(const std::vector<float>& a, const std::vector<float>& b);
 

@@ -6,9 +6,24 @@
 
 namespace anvil::retrieval {
 
-KernelIndex KernelIndex::load(store::KernelStore& store) {
+KernelIndex KernelIndex::load(store::KernelStore& store, const Embedder& embedder) {
   KernelIndex index;
-  store.for_each([&](const store::KernelRecord& record) { index.add(record); });
+  std::vector<store::KernelRecord> missing;
+  store.for_each(
+      [&](const store::KernelRecord& record) {
+        if (record.logic_embedding.empty()) {
+          missing.push_back(record);
+        } else {
+          index.add(record);
+        }
+      },
+      embedder.model);
+  for (auto& record : missing) {
+    record.logic_embedding = embedder.embed(
+        features_text({record.op_name, record.op_type, record.category, record.logic}));
+    store.set_embedding(record.id, "logic", embedder.model, record.logic_embedding);
+    index.add(record);
+  }
   return index;
 }
 
@@ -39,8 +54,9 @@ float row_dot(const float* row, const std::vector<float>& v) {
 
 void KernelIndex::add(const store::KernelRecord& r) {
   auto& partition = partitions_[{r.dsl, r.backend, r.op_type}];
+  if (partition.entries.empty()) partition.width = r.logic_embedding.size();
   partition.entries.push_back({r.id, r.task_name, r.op_name, r.category});
-  append_row(partition.logic, r.logic_embedding, kTextDimensions);
+  append_row(partition.logic, r.logic_embedding, static_cast<int>(partition.width));
   append_row(partition.shape, r.shape_embedding, kShapeDimensions);
   ++size_;
 }
@@ -49,7 +65,9 @@ std::vector<SearchHit> KernelIndex::search(const SearchQuery& query) const {
   auto found = partitions_.find({query.dsl, query.backend, query.features.op_type});
   if (found == partitions_.end()) return {};
   const Partition& p = found->second;
-  auto logic = embed_text(features_text(query.features));
+  auto logic =
+      query.logic_vector.empty() ? embed_text(features_text(query.features)) : query.logic_vector;
+  logic.resize(p.width, 0.0f);
   auto shape = embed_shapes(query.inputs);
   struct Scored {
     std::size_t row;
@@ -57,7 +75,7 @@ std::vector<SearchHit> KernelIndex::search(const SearchQuery& query) const {
   };
   std::vector<Scored> scored;
   for (std::size_t row = 0; row < p.entries.size(); ++row) {
-    float score_logic = row_dot(&p.logic[row * kTextDimensions], logic);
+    float score_logic = row_dot(&p.logic[row * p.width], logic);
     if (score_logic < query.threshold) continue;
     scored.push_back({row, score_logic, row_dot(&p.shape[row * kShapeDimensions], shape)});
   }
@@ -79,7 +97,7 @@ std::vector<SearchHit> KernelIndex::search(const SearchQuery& query) const {
 }
 
 void describe_for_retrieval(store::KernelRecord& record, const TaskSpec& spec,
-                            const TaskFeatures& features) {
+                            const TaskFeatures& features, const Embedder& embedder) {
   record.op_name = features.op_name;
   record.op_type = features.op_type;
   record.category = features.category;
@@ -91,7 +109,8 @@ void describe_for_retrieval(store::KernelRecord& record, const TaskSpec& spec,
       record.shapes.push_back(
           {{"name", input.name}, {"shape", input.shape}, {"dtype", input.dtype}});
   }
-  record.logic_embedding = embed_text(features_text(features));
+  record.logic_embedding = embedder.embed(features_text(features));
+  record.embedding_model = embedder.model;
   record.shape_embedding = embed_shapes(spec.inputs);
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/task_spec.hpp"
+#include "retrieval/embedding.hpp"
 #include "store/kernel_store.hpp"
 
 namespace anvil::retrieval {
@@ -16,7 +17,8 @@ struct SearchQuery {
   std::string dsl;
   std::string backend;
   int k = 3;
-  float threshold = 0.25f;  // minimum cosine similarity of the logic embeddings
+  float threshold = 0.25f;          // minimum cosine similarity of the logic embeddings
+  std::vector<float> logic_vector;  // the features' embedding; empty: the built-in one
 };
 
 struct SearchHit {
@@ -32,7 +34,9 @@ struct SearchHit {
 // applied first as a partition lookup — the same result, without scoring kernels it would drop.
 class KernelIndex {
  public:
-  static KernelIndex load(store::KernelStore& store);
+  // Loads every kernel's embeddings in `embedder`'s space; kernels stored before that space was
+  // used are embedded now, and the vectors saved.
+  static KernelIndex load(store::KernelStore& store, const Embedder& embedder = {});
   void add(const store::KernelRecord& record);
   std::vector<SearchHit> search(const SearchQuery& query) const;
   std::size_t size() const { return size_; }
@@ -46,7 +50,8 @@ class KernelIndex {
   // scoring streams through memory.
   struct Partition {
     std::vector<Entry> entries;
-    std::vector<float> logic;  // entries.size() x kTextDimensions
+    std::size_t width = 0;     // dimensions of the logic embeddings (fixed by the first row)
+    std::vector<float> logic;  // entries.size() x width
     std::vector<float> shape;  // entries.size() x kShapeDimensions
   };
   using Key = std::tuple<std::string, std::string, std::string>;  // dsl, backend, op_type
@@ -56,6 +61,6 @@ class KernelIndex {
 
 // A record's retrieval fields and embeddings from a task's spec and features.
 void describe_for_retrieval(store::KernelRecord& record, const TaskSpec& spec,
-                            const TaskFeatures& features);
+                            const TaskFeatures& features, const Embedder& embedder = {});
 
 }  // namespace anvil::retrieval

@@ -129,14 +129,8 @@ std::int64_t KernelStore::add(const KernelRecord& r) {
         .bind(17, r.model);
     insert.run();
     id = db_.last_insert_id();
-    for (const auto& [kind, vector] :
-         {std::pair{"logic", &r.logic_embedding}, {"shape", &r.shape_embedding}}) {
-      auto bytes = vector_bytes(*vector);
-      auto embed = db_.prepare(
-          "INSERT INTO embeddings (kernel_id, kind, model, vector) VALUES (?, ?, 'builtin', ?)");
-      embed.bind(1, id).bind(2, std::string(kind)).bind_blob(3, bytes.data(), bytes.size());
-      embed.run();
-    }
+    set_embedding(id, "logic", r.embedding_model, r.logic_embedding);
+    set_embedding(id, "shape", "builtin", r.shape_embedding);
   });
   return id;
 }
@@ -154,16 +148,29 @@ std::size_t KernelStore::count() {
   return static_cast<std::size_t>(s.integer(0));
 }
 
-void KernelStore::for_each(const std::function<void(const KernelRecord&)>& visit) {
+void KernelStore::set_embedding(std::int64_t id, const std::string& kind, const std::string& model,
+                                const std::vector<float>& vector) {
+  auto bytes = vector_bytes(vector);
   auto s = db_.prepare(
-      std::string("SELECT ") + kColumns +
-      ", (SELECT vector FROM embeddings e WHERE e.kernel_id = k.id AND e.kind = 'logic'),"
-      " (SELECT vector FROM embeddings e WHERE e.kernel_id = k.id AND e.kind = 'shape')"
-      " FROM kernels k ORDER BY id");
+      "INSERT OR REPLACE INTO embeddings (kernel_id, kind, model, vector) VALUES (?, ?, ?, ?)");
+  s.bind(1, id).bind(2, kind).bind(3, model).bind_blob(4, bytes.data(), bytes.size());
+  s.run();
+}
+
+void KernelStore::for_each(const std::function<void(const KernelRecord&)>& visit,
+                           const std::string& model) {
+  auto s =
+      db_.prepare(std::string("SELECT ") + kColumns +
+                  ", (SELECT vector FROM embeddings e WHERE e.kernel_id = k.id AND e.kind = 'logic'"
+                  " AND e.model = ?),"
+                  " (SELECT vector FROM embeddings e WHERE e.kernel_id = k.id AND e.kind = 'shape')"
+                  " FROM kernels k ORDER BY id");
+  s.bind(1, model);
   while (s.step()) {
     KernelRecord r = read_row(s);
     r.logic_embedding = vector_from(s.blob(19));
     r.shape_embedding = vector_from(s.blob(20));
+    r.embedding_model = model;
     visit(r);
   }
 }

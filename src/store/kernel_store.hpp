@@ -25,6 +25,7 @@ struct KernelRecord {
   std::string model;   // the LLM that wrote it, or "hand-written"
   std::string created_at;
   std::vector<float> logic_embedding, shape_embedding;
+  std::string embedding_model = "builtin";  // whose space logic_embedding lives in
 };
 
 nlohmann::json to_json(const KernelRecord& record);
@@ -39,8 +40,12 @@ class KernelStore {
   std::int64_t add(const KernelRecord& record);
   std::optional<KernelRecord> get(std::int64_t id);
   std::size_t count();
-  // Every kernel with its embeddings, in id order (to build the in-memory index).
-  void for_each(const std::function<void(const KernelRecord&)>& visit);
+  // Every kernel with its embeddings, in id order (to build the in-memory index); the logic
+  // embedding is the one of `model` (empty when the kernel has none in that space yet).
+  void for_each(const std::function<void(const KernelRecord&)>& visit,
+                const std::string& model = "builtin");
+  void set_embedding(std::int64_t id, const std::string& kind, const std::string& model,
+                     const std::vector<float>& vector);
 
   std::int64_t add_run(const std::string& path, const std::string& task, const std::string& dsl,
                        const std::string& backend, const std::string& status,

@@ -44,7 +44,8 @@ void BM_Search100k(benchmark::State& state) {
   static const auto index = build_index(100'000);
   std::mt19937 rng(2);
   auto spec = random_spec(rng);
-  retrieval::SearchQuery query{retrieval::features_from_spec(spec), spec.inputs, "cpp", "cpu", 5};
+  retrieval::SearchQuery query{
+      retrieval::features_from_spec(spec), spec.inputs, "cpp", "cpu", 5, 0.25f, {}};
   for (auto _ : state) benchmark::DoNotOptimize(index.search(query));
   state.counters["kernels"] = static_cast<double>(index.size());
 }

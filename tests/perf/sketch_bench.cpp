@@ -25,29 +25,13 @@ std::string rmsnorm_sketch() {
 
 const std::string kRmsNorm = rmsnorm_sketch();
 
-const char* kMatmul = R"(sketch matmul {
-  symbols: M, N, K
-  tensors:
-    a: [M, K] f32
-    b: [K, N] f32
-    c: [M, N] f32
-  constexpr:
-    BM = 64
-    BN = 64
-    BK = 32
-
-  for m in range(0, M, BM):
-    for n in range(0, N, BN):
-      acc = alloc([BM, BN], llm_hint=["init_zero"])
-      for k in range(0, K, BK):
-        a_tile = alloc([BM, BK])
-        b_tile = alloc([BK, BN])
-        load(a[m:m + BM, k:k + BK] -> a_tile)
-        load(b[k:k + BK, n:n + BN] -> b_tile)
-        acc = gemm(a_tile, b_tile, acc)
-      store(acc -> c[m:m + BM, n:n + BN])
+// The benchmark suite's matmul sketch (64x128 tiles, BK = 48 that does not divide K).
+std::string matmul_sketch() {
+  std::ifstream in(std::string(ANVIL_SOURCE_DIR) + "/knowledge/sketch/examples/matmul.sketch");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
-)";
+
+const std::string kMatmul = matmul_sketch();
 
 Array random_array(std::vector<std::int64_t> shape) {
   Array array{ScalarType::f32, shape, {}};

@@ -39,7 +39,7 @@ store::KernelRecord kernel(const std::string& name, const TaskSpec& spec,
 }
 
 retrieval::SearchQuery query_for(const TaskSpec& spec, int k = 5) {
-  return {retrieval::features_from_spec(spec), spec.inputs, "cpp", "cpu", k};
+  return {retrieval::features_from_spec(spec), spec.inputs, "cpp", "cpu", k, 0.25f, {}};
 }
 
 TEST(TaskFeatures, FamiliesFromTheOperatorGraph) {
@@ -67,7 +67,8 @@ TEST(KernelIndex, ReturnsOnlyTheAskedDslAndBackend) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].id, 1);
   EXPECT_EQ(hits[0].dsl, "cpp");
-  auto none = index.search({retrieval::features_from_spec(spec), spec.inputs, "triton", "cuda", 5});
+  auto none = index.search(
+      {retrieval::features_from_spec(spec), spec.inputs, "triton", "cuda", 5, 0.25f, {}});
   EXPECT_TRUE(none.empty());
 }
 
@@ -154,7 +155,8 @@ TEST(DocumentSelection, StaysWithinTheBudgetAndPrefersMatchingEntries) {
   ASSERT_FALSE(pack.api.empty());
   auto wide = docs::select_coder_documents(pack, {"gemm"}, 1'000'000);
   EXPECT_NE(wide.find("<!-- gemm_microkernel.md -->"), std::string::npos);
-  EXPECT_EQ(wide.find("<!-- prefix_scan.md -->"), std::string::npos) << "entries for other functions stay out";
+  EXPECT_EQ(wide.find("<!-- prefix_scan.md -->"), std::string::npos)
+      << "entries for other functions stay out";
   auto tight = docs::select_coder_documents(pack, {"gemm", "cumsum", "exp"}, 20'000);
   auto footer = tight.find("(left out for length:");
   ASSERT_NE(footer, std::string::npos);
