@@ -163,5 +163,25 @@ TEST(DocumentSelection, StaysWithinTheBudgetAndPrefersMatchingEntries) {
   EXPECT_LE(footer, 20'000u);
 }
 
+TEST(DocumentSelection, LongEntriesAreShortenedWhenAShortenerIsGiven) {
+  auto pack = docs::load_doc_pack(std::filesystem::path(ANVIL_SOURCE_DIR) / "knowledge", "cpp");
+  int long_entries = 0;
+  for (const auto& entry : pack.basic) long_entries += entry.text.size() > docs::kLongEntryChars;
+  ASSERT_GT(long_entries, 0) << "the cpp pack has long basic entries";
+  int calls = 0;
+  auto text =
+      docs::select_coder_documents(pack, {"exp"}, 1'000'000, [&](const docs::DocEntry& entry) {
+        ++calls;
+        return "SHORTENED " + entry.name;
+      });
+  EXPECT_GE(calls, long_entries);
+  EXPECT_NE(text.find("SHORTENED "), std::string::npos);
+  for (const auto& entry : pack.basic) {
+    if (entry.text.size() <= docs::kLongEntryChars) {
+      EXPECT_NE(text.find(entry.text), std::string::npos) << entry.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace anvil
