@@ -20,6 +20,17 @@ std::string trim(const std::string& text) {
   return b == std::string::npos ? "" : text.substr(b, e - b + 1);
 }
 
+// `"a \"b\""` -> `a "b"`: header values may be written as quoted strings.
+std::string unquote(const std::string& value) {
+  if (value.size() < 2 || value.front() != '"' || value.back() != '"') return value;
+  std::string out;
+  for (std::size_t i = 1; i + 1 < value.size(); ++i) {
+    if (value[i] == '\\' && i + 2 < value.size()) ++i;
+    out += value[i];
+  }
+  return out;
+}
+
 std::vector<std::string> parse_list(std::string value) {
   value = trim(value);
   if (!value.empty() && value.front() == '[') value = value.substr(1);
@@ -82,7 +93,7 @@ DocEntry parse_doc_entry(const fs::path& path, const std::string& default_kind) 
     std::string value = trim(line.substr(colon + 1));
     if (key == "name") entry.name = value;
     if (key == "kind") entry.kind = value;
-    if (key == "signature") entry.signature = value;
+    if (key == "signature") entry.signature = unquote(value);
     if (key == "tags") entry.tags = parse_list(value);
   }
   return entry;

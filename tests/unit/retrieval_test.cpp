@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fstream>
 #include <thread>
 
 #include "core/temp_dir.hpp"
@@ -161,6 +162,17 @@ TEST(DocumentSelection, StaysWithinTheBudgetAndPrefersMatchingEntries) {
   auto footer = tight.find("(left out for length:");
   ASSERT_NE(footer, std::string::npos);
   EXPECT_LE(footer, 20'000u);
+}
+
+TEST(DocumentSelection, QuotedSignaturesAreUnquoted) {
+  TempDir dir("anvil-test");
+  auto path = dir.path() / "entry.md";
+  std::ofstream(path)
+      << "---\nname: k\nkind: api\nsignature: \"extern \\\"C\\\" void k(float* y)\"\n"
+         "tags: [exp, gemm]\n---\nBody.\n";
+  auto entry = docs::parse_doc_entry(path, "api");
+  EXPECT_EQ(entry.signature, "extern \"C\" void k(float* y)");
+  EXPECT_EQ(entry.tags, (std::vector<std::string>{"exp", "gemm"}));
 }
 
 TEST(DocumentSelection, LongEntriesAreShortenedWhenAShortenerIsGiven) {
