@@ -218,10 +218,37 @@ int run_sketch_run(const GlobalOptions& global, const SketchOptions& options) {
   return result.matched ? 0 : 1;
 }
 
+// The --llm* flags of generate and docs format: each takes VALUE (every agent role) or
+// ROLE=VALUE (one role), and may be repeated.
+struct LlmFlags {
+  std::vector<std::string> provider, base_url, model, api_key_env, command;
+};
+
+void add_llm_flags(CLI::App& command, LlmFlags& flags) {
+  command.add_option("--llm", flags.provider,
+                     "Provider: openai, anthropic, exec, manual, replay ([ROLE=]VALUE)");
+  command.add_option("--llm-url", flags.base_url,
+                     "Base URL of the endpoint, e.g. http://localhost:8000/v1 ([ROLE=]VALUE)");
+  command.add_option("--llm-model", flags.model, "Model name ([ROLE=]VALUE)");
+  command.add_option("--llm-key-env", flags.api_key_env,
+                     "Environment variable holding the API key ([ROLE=]VALUE)");
+  command.add_option("--llm-cmd", flags.command, "Command of the exec provider ([ROLE=]VALUE)");
+}
+
+void apply_llm_flags(const LlmFlags& flags, Settings& settings) {
+  for (const auto& [field, values] : {std::pair{"provider", &flags.provider},
+                                      {"base_url", &flags.base_url},
+                                      {"model", &flags.model},
+                                      {"api_key_env", &flags.api_key_env},
+                                      {"command", &flags.command}}) {
+    for (const auto& value : *values) anvil::llm::override_endpoint(settings, field, value);
+  }
+}
+
 struct GenerateCliOptions {
   std::string task, tasks, resume, out, db, cache;
   std::string dsl = "cpp", backend = "cpu";
-  std::vector<std::string> llm, llm_url, llm_model, llm_key_env, llm_cmd;
+  LlmFlags llm;
   std::optional<int> max_iters;
   int jobs = 1;
   bool json = false;
@@ -247,15 +274,7 @@ agents::ProgressSink progress_printer() {
 
 int run_generate(const GlobalOptions& global, const GenerateCliOptions& cli) {
   auto settings = settings_from(global);
-  for (const auto& [field, values] :
-       std::vector<std::pair<std::string, const std::vector<std::string>*>>{
-           {"provider", &cli.llm},
-           {"base_url", &cli.llm_url},
-           {"model", &cli.llm_model},
-           {"api_key_env", &cli.llm_key_env},
-           {"command", &cli.llm_cmd}}) {
-    for (const auto& value : *values) anvil::llm::override_endpoint(settings, field, value);
-  }
+  apply_llm_flags(cli.llm, settings);
   if (!cli.db.empty()) settings.db_path = cli.db;
   if (!cli.cache.empty()) settings.llm_cache = cli.cache;
   if (cli.max_iters) settings.generate.max_iterations = *cli.max_iters;
@@ -322,14 +341,7 @@ void add_generate_command(CLI::App& app, GenerateCliOptions& o, CLI::App*& comma
   command->add_option("--max-iters", o.max_iters,
                       "Designer/Coder/Verifier rounds per task (default 5)");
   command->add_option("--jobs", o.jobs, "Tasks generated concurrently (default 1)");
-  command->add_option("--llm", o.llm,
-                      "Provider: openai, anthropic, exec, manual, replay ([ROLE=]VALUE)");
-  command->add_option("--llm-url", o.llm_url,
-                      "Base URL of the endpoint, e.g. http://localhost:8000/v1 ([ROLE=]VALUE)");
-  command->add_option("--llm-model", o.llm_model, "Model name ([ROLE=]VALUE)");
-  command->add_option("--llm-key-env", o.llm_key_env,
-                      "Environment variable holding the API key ([ROLE=]VALUE)");
-  command->add_option("--llm-cmd", o.llm_cmd, "Command of the exec provider ([ROLE=]VALUE)");
+  add_llm_flags(*command, o.llm);
   command->add_flag("--json", o.json, "Print the summaries as JSON");
 }
 
@@ -492,7 +504,7 @@ int run_db(const GlobalOptions& global, const DbOptions& o,
 
 struct DocsOptions {
   std::string dir, raw, dsl, out;
-  std::vector<std::string> llm, llm_url, llm_model, llm_key_env, llm_cmd;
+  LlmFlags llm;
 };
 
 int run_docs_check(const DocsOptions& o) {
@@ -521,17 +533,9 @@ int run_docs_list() {
 int run_docs_format(const GlobalOptions& global, const DocsOptions& o) {
   anvil::docs::SectionRefiner refine;
   std::shared_ptr<anvil::llm::Provider> provider;
-  if (!o.llm.empty()) {
+  if (!o.llm.provider.empty()) {
     auto settings = settings_from(global);
-    for (const auto& [field, values] :
-         std::vector<std::pair<std::string, const std::vector<std::string>*>>{
-             {"provider", &o.llm},
-             {"base_url", &o.llm_url},
-             {"model", &o.llm_model},
-             {"api_key_env", &o.llm_key_env},
-             {"command", &o.llm_cmd}}) {
-      for (const auto& value : *values) anvil::llm::override_endpoint(settings, field, value);
-    }
+    apply_llm_flags(o.llm, settings);
     provider = anvil::llm::make_provider(anvil::llm::provider_config_for(settings, "analyzer"));
     refine = [provider](const std::string& section) {
       auto reply = provider->complete(
@@ -561,11 +565,7 @@ std::map<std::string, CLI::App*> add_docs_commands(CLI::App& app, DocsOptions& o
   commands["format"]->add_option("--dsl", o.dsl, "Name of the DSL")->required();
   commands["format"]->add_option("--out", o.out,
                                  "Pack folder to create (default: knowledge/<dsl>)");
-  commands["format"]->add_option("--llm", o.llm, "Normalise sections with this provider");
-  commands["format"]->add_option("--llm-url", o.llm_url, "Endpoint base URL");
-  commands["format"]->add_option("--llm-model", o.llm_model, "Model");
-  commands["format"]->add_option("--llm-key-env", o.llm_key_env, "API key variable");
-  commands["format"]->add_option("--llm-cmd", o.llm_cmd, "exec provider command");
+  add_llm_flags(*commands["format"], o.llm);
   return commands;
 }
 
