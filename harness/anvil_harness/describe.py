@@ -12,36 +12,51 @@ def describe(task, seed):
     defaults = {d["name"]: d["default"] for d in dims}
     inputs = task.make_inputs(defaults, seed)
     reference = task.make_reference(seed)
+    names = task.forward_parameter_names(len(inputs))
     with torch.no_grad():
         if task.frontend == "torch":
-            ops, result = _trace_torch(reference, inputs)
+            ops, result, describe_tensor = _trace_torch(reference, inputs, names)
         else:
             ops, result = _trace_numpy(reference, inputs)
-    names = task.forward_parameter_names(len(inputs))
+            describe_tensor = describe_value
     return {
         "task": task.path,
         "frontend": task.frontend,
         "init_inputs": [describe_value(v) for v in task.init_inputs()],
-        "inputs": [dict(describe_value(v), name=n) for n, v in zip(names, inputs)],
-        "outputs": [describe_value(t) for t in as_output_list(result)],
+        "inputs": [dict(describe_tensor(v), name=n) for n, v in zip(names, inputs)],
+        "outputs": [describe_tensor(t) for t in as_output_list(result)],
         "dynamic_dims": dims,
-        "parameters": _parameters(reference),
+        "parameters": _parameters(reference, describe_tensor),
         "op_graph": ops,
     }
 
 
-def _trace_torch(model, inputs):
+def _trace_torch(model, inputs, names):
+    """Runs the reference under the recorder. Returns the operators, the result, and a describer
+    that gives inputs, parameters and outputs the ids the operators refer to them by."""
     recorder = OpRecorder(describe_value)
+    for name, value in zip(names, inputs):
+        if isinstance(value, torch.Tensor):
+            recorder.name(value, name)
+    if isinstance(model, torch.nn.Module):
+        for name, value in _named_tensors(model):
+            recorder.name(value, name)
     with recorder:
         result = model(*inputs)
-    return recorder.ops, result
+    return recorder.ops, result, recorder.summary
 
 
-def _parameters(reference):
+def _named_tensors(module):
+    return list(module.named_parameters()) + list(module.named_buffers())
+
+
+def _parameters(reference, describe_tensor):
     if not isinstance(reference, torch.nn.Module):
         return []
-    named = list(reference.named_parameters()) + list(reference.named_buffers())
-    return [{"name": n, "shape": list(t.shape), "dtype": describe_value(t)["dtype"]} for n, t in named]
+    return [
+        {"name": n, "shape": list(t.shape), "dtype": describe_value(t)["dtype"], "id": describe_tensor(t).get("id")}
+        for n, t in _named_tensors(reference)
+    ]
 
 
 class _TracedArray(np.ndarray):

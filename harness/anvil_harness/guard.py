@@ -5,6 +5,7 @@ operators (`x * y`), `torch.nn.functional` and `nn.Module` layers are all seen. 
 view and metadata operators are allowed: a candidate's compute must happen in its kernels.
 """
 
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 # ATen operator names (overload packet names) that allocate, view or only read metadata.
@@ -54,23 +55,51 @@ class DispatchGuard(TorchDispatchMode):
 
 
 class OpRecorder(TorchDispatchMode):
-    """Traces the reference: every operator in order with its tensor shapes (for describe)."""
+    """Traces the reference: every operator in order with its arguments (for describe). Each
+    tensor gets an integer `id`, so the trace is a data-flow graph: an operator's input with the
+    id of an earlier operator's output reads that result. Tensors named with `name()` (forward's
+    inputs, the model's parameters) carry their name too."""
 
     def __init__(self, describe_value):
         super().__init__()
         self.ops = []
         self._describe = describe_value
+        self._ids = {}  # id(tensor) -> number; the tensors are kept alive so ids are never reused
+        self._alive = []
+        self._names = {}
+
+    def name(self, tensor, name):
+        self._names[self.tensor_id(tensor)] = name
+
+    def tensor_id(self, tensor):
+        key = id(tensor)
+        if key not in self._ids:
+            self._ids[key] = len(self._ids)
+            self._alive.append(tensor)
+        return self._ids[key]
+
+    def summary(self, value):
+        described = _summary(value, self._describe)
+        if isinstance(value, torch.Tensor):
+            described["id"] = self.tensor_id(value)
+            if described["id"] in self._names:
+                described["ref"] = self._names[described["id"]]
+        elif isinstance(value, (tuple, list)) and described.get("kind") == "sequence":
+            described["items"] = [self.summary(v) for v in value]
+        return described
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        self.ops.append(
-            {
-                "op": f"aten::{op_name(func)}",
-                "overload": func._overloadname,
-                "inputs": [_summary(a, self._describe) for a in args],
-                "outputs": [_summary(r, self._describe) for r in (result if isinstance(result, (tuple, list)) else [result])],
-            }
-        )
+        results = result if isinstance(result, (tuple, list)) else [result]
+        record = {
+            "op": f"aten::{op_name(func)}",
+            "overload": func._overloadname,
+            "inputs": [self.summary(a) for a in args],
+            "outputs": [self.summary(r) for r in results],
+        }
+        if kwargs:
+            record["kwargs"] = {k: self.summary(v) for k, v in kwargs.items()}
+        self.ops.append(record)
         return result
 
 

@@ -90,3 +90,67 @@ def build(source, extra_flags=()):
 def load(source, extra_flags=()):
     """Compiles (or reuses) `source` and returns it as a ctypes.CDLL."""
     return ctypes.CDLL(build(source, extra_flags))
+
+
+class SketchKernel:
+    """A kernel lowered from a Unified Sketch (`anvil generate --llm builtin`).
+
+    The lowered C++ defines `int ENTRY(void* const* tensors, const int64_t* dims)`: the data of
+    every sketch tensor in declaration order, and their shapes concatenated. It returns 0, 1 when
+    the shapes disagree with the sketch's declarations, 2 when an index read from data is out of
+    range. Calling the kernel checks dtypes and contiguity first, so a wrong tensor is an error
+    with its name, never a wild read.
+    """
+
+    def __init__(self, source, entry, names, dtypes):
+        self.entry = entry
+        self.names = list(names)
+        self.dtypes = list(dtypes)
+        self._function = getattr(load(source), entry)
+        self._function.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self._function.restype = ctypes.c_int
+
+    def __call__(self, *tensors):
+        if len(tensors) != len(self.names):
+            raise TypeError(f"{self.entry} takes {len(self.names)} tensors ({', '.join(self.names)}), got {len(tensors)}")
+        for name, dtype, tensor in zip(self.names, self.dtypes, tensors):
+            if tensor.dtype != dtype:
+                raise TypeError(f"{self.entry}: tensor '{name}' must be {dtype}, got {tensor.dtype}")
+            if not tensor.is_contiguous():
+                raise ValueError(f"{self.entry}: tensor '{name}' must be contiguous")
+        pointers = (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+        dims = [int(d) for t in tensors for d in t.shape]
+        shape_array = (ctypes.c_int64 * max(1, len(dims)))(*dims)
+        status = self._function(pointers, shape_array)
+        if status == 1:
+            shapes = ", ".join(f"{n}{tuple(t.shape)}" for n, t in zip(self.names, tensors))
+            raise ValueError(f"{self.entry}: the shapes disagree with the sketch's declarations: {shapes}")
+        if status == 2:
+            raise IndexError(f"{self.entry}: an index read from the data is out of range")
+        if status != 0:
+            raise RuntimeError(f"{self.entry} returned status {status}")
+
+
+def declare_tensor(module, dotted_name, shape, dtype):
+    """Declares a parameter (float dtypes) or buffer named like Model's `dotted_name` (e.g.
+    "ln.weight"), creating the submodules on the way, so the Verifier can copy Model's values."""
+    import torch
+
+    *path, leaf = dotted_name.split(".")
+    for part in path:
+        if part not in module._modules:
+            module.add_module(part, torch.nn.Module())
+        module = module._modules[part]
+    value = torch.empty(shape, dtype=dtype)
+    if value.is_floating_point():
+        module.register_parameter(leaf, torch.nn.Parameter(value, requires_grad=False))
+    else:
+        module.register_buffer(leaf, value)
+
+
+def tensor_at(module, dotted_name):
+    """The parameter or buffer `dotted_name` of a module tree (names may be digits: "0.weight")."""
+    *path, leaf = dotted_name.split(".")
+    for part in path:
+        module = module._modules[part]
+    return getattr(module, leaf)

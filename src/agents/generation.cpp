@@ -477,6 +477,7 @@ class Loop {
 json GenerationSummary::to_json() const {
   return {
       {"status", status},
+      {"model", model},
       {"reason", reason},
       {"iterations", iterations},
       {"calls", calls},

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "agents/prompts.hpp"
+#include "agents/rule_designer.hpp"
 #include "core/config.hpp"
 #include "core/error.hpp"
 #include "core/paths.hpp"
@@ -202,6 +203,23 @@ std::map<std::string, double> parse_constants(const std::vector<std::string>& it
   return constants;
 }
 
+// The sketch the built-in (rule-based) Designer plans for a task, checked before it is printed.
+int run_sketch_design(const GlobalOptions& global, const SketchOptions& options) {
+  auto spec = anvil::verify::describe_task(options.task, settings_from(global));
+  auto design = anvil::agents::design_with_rules(spec);
+  auto parsed = anvil::sketch::parse_sketch_source(design.sketch, design.sketch_name + ".sketch");
+  auto diagnostics = parsed.diagnostics;
+  if (parsed.ok()) {
+    auto found = anvil::sketch::check_sketch_file(parsed.file);
+    diagnostics.insert(diagnostics.end(), found.begin(), found.end());
+  }
+  std::cout << "# task: " << options.task << " (" << design.family << ")\n" << design.sketch;
+  if (!anvil::sketch::has_errors(diagnostics)) return 0;
+  std::cerr << anvil::sketch::render_diagnostics(diagnostics, design.sketch,
+                                                 design.sketch_name + ".sketch");
+  return 1;
+}
+
 int run_sketch_run(const GlobalOptions& global, const SketchOptions& options) {
   anvil::verify::SketchRunRequest request{options.files.front(), options.name, options.task,
                                           parse_constants(options.constants), options.seed};
@@ -250,8 +268,12 @@ struct GenerateCliOptions {
   std::string dsl = "cpp", backend = "cpu";
   LlmFlags llm;
   std::optional<int> max_iters;
+  std::optional<int> tune_configs;
+  std::optional<double> tune_seconds;
   int jobs = 1;
   bool json = false;
+  bool no_timing = false;
+  bool show = false;
 };
 
 // One line per event; on a terminal the latest activity is redrawn in place.
@@ -272,18 +294,53 @@ agents::ProgressSink progress_printer() {
   };
 }
 
+// The built-in provider's tuning search: each configuration, its verdict and its time.
+void print_tuning(const std::filesystem::path& run_dir) {
+  auto path = run_dir / "tuning.json";
+  if (run_dir.empty() || !std::filesystem::exists(path)) return;
+  auto tuning = nlohmann::json::parse(anvil::read_text_file(path));
+  std::cout << fmt::format("  tuning: {} configuration(s) in {:.1f} s (budget {} s)\n",
+                           tuning["trials"].size(), tuning.value("elapsed_seconds", 0.0),
+                           tuning.value("budget_seconds", 0.0));
+  for (const auto& t : tuning["trials"]) {
+    std::string speed =
+        t["speedup"].is_number() ? fmt::format("{:.2f}x", t["speedup"].get<double>()) : "-";
+    std::cout << fmt::format(
+        "    #{} {:<24} {:<6} {:>8} {:6.1f} s{}\n", t.value("attempt", 0), t.value("config", ""),
+        t.value("status", ""), speed, t.value("seconds", 0.0),
+        t.value("attempt", 0) == tuning.value("best_attempt", 0) ? "  <- kept" : "");
+  }
+}
+
+// The verified kernel's plan (its sketch) and its module; the module's C++ starts with the
+// lowering's prelude, so only its Python part (the model around the kernel) is printed.
+void print_best(const std::filesystem::path& run_dir) {
+  auto sketch = run_dir / "best" / "sketch.txt";
+  auto module = run_dir / "best" / "candidate.py";
+  if (std::filesystem::exists(sketch))
+    std::cout << "\n--- " << sketch.string() << "\n" << anvil::read_text_file(sketch);
+  if (!std::filesystem::exists(module)) return;
+  std::string text = anvil::read_text_file(module);
+  auto source_end = text.find("\"\"\"\n\n");
+  std::cout << "\n--- " << module.string() << " (C++ source elided)\n"
+            << (source_end == std::string::npos ? text : text.substr(source_end + 5));
+}
+
 int run_generate(const GlobalOptions& global, const GenerateCliOptions& cli) {
   auto settings = settings_from(global);
   apply_llm_flags(cli.llm, settings);
   if (!cli.db.empty()) settings.db_path = cli.db;
   if (!cli.cache.empty()) settings.llm_cache = cli.cache;
   if (cli.max_iters) settings.generate.max_iterations = *cli.max_iters;
+  if (cli.tune_configs) settings.generate.tune_configs = *cli.tune_configs;
+  if (cli.tune_seconds) settings.generate.tune_seconds = *cli.tune_seconds;
   anvil::validate_settings(settings);
 
   anvil::exec::GenerateOptions options;
   options.dsl = cli.dsl;
   options.backend = cli.backend;
   options.jobs = cli.jobs;
+  options.measure_timing = !cli.no_timing;
   int sources = !cli.task.empty() + !cli.tasks.empty() + !cli.resume.empty();
   if (sources != 1) throw anvil::UsageError("give exactly one of --task, --tasks and --resume");
   if (!cli.resume.empty()) options.resume = cli.resume;
@@ -321,15 +378,17 @@ int run_generate(const GlobalOptions& global, const GenerateCliOptions& cli) {
                              o.task.filename().string(), s.reason, s.iterations, s.calls,
                              s.prompt_tokens + s.completion_tokens, s.cost,
                              s.speedup ? fmt::format(", speedup {:.2f}x", *s.speedup) : "");
+    print_tuning(o.run_dir);
     if (!s.best_candidate.empty()) std::cout << "  best: " << s.best_candidate.string() << "\n";
     if (!o.run_dir.empty()) std::cout << "  run:  " << o.run_dir.string() << "\n";
+    if (cli.show && !s.best_candidate.empty()) print_best(o.run_dir);
   }
   return exit_code;
 }
 
 void add_generate_command(CLI::App& app, GenerateCliOptions& o, CLI::App*& command) {
-  command =
-      app.add_subcommand("generate", "Generate a verified kernel for a task with the LLM agents");
+  command = app.add_subcommand(
+      "generate", "Generate a verified kernel for a task (LLM agents, or --llm builtin)");
   command->add_option("--task", o.task, "Task file");
   command->add_option("--tasks", o.tasks, "Folder of task files (all *.py below it)");
   command->add_option("--resume", o.resume, "Continue an interrupted run from its folder");
@@ -343,6 +402,14 @@ void add_generate_command(CLI::App& app, GenerateCliOptions& o, CLI::App*& comma
   command->add_option("--jobs", o.jobs, "Tasks generated concurrently (default 1)");
   add_llm_flags(*command, o.llm);
   command->add_flag("--json", o.json, "Print the summaries as JSON");
+  command->add_flag("--no-timing", o.no_timing,
+                    "Verify correctness only (no speedup; tuning keeps the first that passes)");
+  command->add_option("--tune-configs", o.tune_configs,
+                      "Built-in provider: tile configurations tried per task (default 3)");
+  command->add_option("--tune-seconds", o.tune_seconds,
+                      "Built-in provider: time budget of the tuning search per task (default 180)");
+  command->add_flag("--show", o.show,
+                    "Print the best kernel's sketch and the Python part of its module");
 }
 
 struct DbOptions {
@@ -570,7 +637,7 @@ std::map<std::string, CLI::App*> add_docs_commands(CLI::App& app, DocsOptions& o
 }
 
 void add_sketch_commands(CLI::App& app, SketchOptions& options, CLI::App*& check, CLI::App*& fmt,
-                         CLI::App*& run) {
+                         CLI::App*& run, CLI::App*& design) {
   auto* sketch = app.add_subcommand("sketch", "Check, format and run Unified Sketch files");
   sketch->require_subcommand(1);
   check = sketch->add_subcommand("check",
@@ -589,6 +656,9 @@ void add_sketch_commands(CLI::App& app, SketchOptions& options, CLI::App*& check
   run->add_option("--const", options.constants, "Constexpr overrides: name=value[,name=value...]")
       ->delimiter(',');
   run->add_option("--seed", options.seed, "Seed of the task's inputs");
+  design = sketch->add_subcommand(
+      "design", "Print the sketch the built-in rule-based Designer plans for a task");
+  design->add_option("task", options.task, "Task file")->required();
 }
 
 }  // namespace
@@ -645,8 +715,9 @@ int main(int argc, char** argv) {
   add_generate_command(app, generate_options, generate);
 
   SketchOptions sketch_options;
-  CLI::App *sketch_check = nullptr, *sketch_fmt = nullptr, *sketch_run = nullptr;
-  add_sketch_commands(app, sketch_options, sketch_check, sketch_fmt, sketch_run);
+  CLI::App *sketch_check = nullptr, *sketch_fmt = nullptr, *sketch_run = nullptr,
+           *sketch_design = nullptr;
+  add_sketch_commands(app, sketch_options, sketch_check, sketch_fmt, sketch_run, sketch_design);
 
   try {
     app.parse(argc, argv);
@@ -670,6 +741,7 @@ int main(int argc, char** argv) {
     if (sketch_check->parsed()) return run_sketch_check(sketch_options);
     if (sketch_fmt->parsed()) return run_sketch_fmt(sketch_options);
     if (sketch_run->parsed()) return run_sketch_run(global, sketch_options);
+    if (sketch_design->parsed()) return run_sketch_design(global, sketch_options);
     return run_verify(global, verify_options);
   } catch (const anvil::Error& e) {
     std::cerr << "anvil: error: " << e.what() << "\n";

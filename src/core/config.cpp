@@ -126,6 +126,8 @@ void apply_file(const std::filesystem::path& path, Settings& settings) {
   read_into(table, "generate", "sketch_repairs", settings.generate.sketch_repairs);
   read_into(table, "generate", "max_tokens", settings.generate.max_tokens);
   read_into(table, "generate", "max_seconds", settings.generate.max_seconds);
+  read_into(table, "generate", "tune_configs", settings.generate.tune_configs);
+  read_into(table, "generate", "tune_seconds", settings.generate.tune_seconds);
   read_llm(table, settings);
   settings.loaded_from = path;
 }
@@ -162,6 +164,8 @@ void validate_settings(const Settings& settings) {
         "[retrieval].embeddings = \"endpoint\" needs [retrieval].embedding_model",
         "name the endpoint's embedding model, e.g. text-embedding-3-small or nomic-embed-text");
   }
+  if (settings.generate.tune_configs < 1)
+    throw UsageError("[generate].tune_configs must be at least 1");
   if (settings.generate.max_iterations < 1)
     throw UsageError("[generate].max_iterations must be at least 1");
 }

@@ -28,6 +28,10 @@ struct GenerateLimits {
   int sketch_repairs = 3;  // Designer retries on sketch diagnostics within one round
   long max_tokens = 0;     // total tokens per task; 0 = unlimited
   double max_seconds = 0;  // wall time per task; 0 = unlimited
+  // Built-in provider: tile/hint configurations verified per task, and the time they may take
+  // (the first is always tried).
+  int tune_configs = 3;
+  double tune_seconds = 180;
 };
 
 // Everything a run can be configured with. Precedence: command-line flag > environment

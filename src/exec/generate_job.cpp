@@ -8,6 +8,7 @@
 
 #include "agents/feature_extractor.hpp"
 #include "agents/prompts.hpp"
+#include "agents/rule_generation.hpp"
 #include "core/error.hpp"
 #include "core/paths.hpp"
 #include "core/process.hpp"
@@ -34,8 +35,10 @@ constexpr std::size_t kSuggestionsBudget = 20'000;
 class VerifierEnvironment : public agents::Environment {
  public:
   VerifierEnvironment(const Settings& settings, fs::path task, std::string dsl, std::string backend,
-                      const docs::DocPack& pack, docs::EntryShortener shorten)
-      : shorten_(std::move(shorten)),
+                      const docs::DocPack& pack, docs::EntryShortener shorten,
+                      bool measure_timing = true)
+      : measure_timing_(measure_timing),
+        shorten_(std::move(shorten)),
         settings_(settings),
         task_(std::move(task)),
         dsl_(std::move(dsl)),
@@ -49,6 +52,7 @@ class VerifierEnvironment : public agents::Environment {
     request.dsl = dsl_;
     request.backend = backend_;
     request.artifacts_dir = attempt_dir;
+    request.measure_timing = measure_timing_;
     auto result = verify::verify_candidate(request, settings_);
     agents::Verdict verdict{
         result.passed,   result.stage,   result.error_class,      result.message,
@@ -75,6 +79,7 @@ class VerifierEnvironment : public agents::Environment {
   }
 
  private:
+  bool measure_timing_;
   docs::EntryShortener shorten_;
   const Settings& settings_;
   fs::path task_;
@@ -196,6 +201,30 @@ docs::EntryShortener document_shortener(const Settings& settings,
   };
 }
 
+bool uses_builtin_provider(const Settings& settings) {
+  return llm::provider_config_for(settings, "designer").kind == "builtin";
+}
+
+// `--llm builtin`: the rule-based Designer and the sketch lowering instead of LLM agents; the
+// verified kernel is stored like any other, with the rule features.
+agents::GenerationSummary generate_with_rules(const agents::GenerationTask& generation,
+                                              const TaskSpec& spec, const GenerateOptions& options,
+                                              const Settings& settings, RunDirectory& run,
+                                              const agents::ProgressSink& progress) {
+  if (options.dsl != "cpp" || options.backend != "cpu") {
+    throw UsageError("the built-in provider writes C++/OpenMP kernels for the CPU only",
+                     "drop --dsl/--backend, or configure an LLM for other targets");
+  }
+  auto pack = docs::load_doc_pack(anvil_home() / "knowledge", generation.dsl);
+  VerifierEnvironment environment(settings, generation.task, generation.dsl, generation.backend,
+                                  pack, {}, options.measure_timing);
+  auto summary =
+      agents::run_rule_generation(generation, spec, environment, settings.generate, run, progress);
+  store::Database db(settings.db_path);
+  remember(settings, db, run, generation, spec, retrieval::features_from_spec(spec), summary);
+  return summary;
+}
+
 TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& resume,
                          const GenerateOptions& options, const Settings& settings,
                          const agents::ProgressSink& progress) {
@@ -229,6 +258,10 @@ TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& re
     }
     auto spec = verify::describe_task(generation.task, settings);
     generation.task_spec_json = spec.raw.dump(2);
+    if (uses_builtin_provider(settings)) {
+      outcome.summary = generate_with_rules(generation, spec, options, settings, run, progress);
+      return outcome;
+    }
     store::Database db(settings.db_path);
     store::LlmCache cache(db);
     auto providers = make_providers(settings, cache, run.path());
@@ -238,7 +271,8 @@ TaskOutcome generate_one(const fs::path& task, const std::optional<fs::path>& re
     add_retrieved_examples(documents, retrieve_similar(db, spec, features, generation.dsl,
                                                        generation.backend, 2, settings));
     VerifierEnvironment environment(settings, generation.task, generation.dsl, generation.backend,
-                                    pack, document_shortener(settings, providers));
+                                    pack, document_shortener(settings, providers),
+                                    options.measure_timing);
     outcome.summary = agents::run_generation(generation, providers, environment, documents,
                                              settings.generate, run, progress);
     remember(settings, db, run, generation, spec, features, outcome.summary);

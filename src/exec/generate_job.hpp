@@ -18,6 +18,7 @@ struct GenerateOptions {
   std::filesystem::path runs_root = "runs";
   std::optional<std::filesystem::path> resume;  // continue this run folder (one task)
   int jobs = 1;                                 // tasks generated concurrently
+  bool measure_timing = true;                   // false: correctness only, no speedups
 };
 
 struct TaskOutcome {

@@ -69,11 +69,18 @@ class CachingProvider : public Provider {
 std::unique_ptr<Provider> make_provider(const ProviderConfig& config) {
   if (config.kind == "openai") return make_openai_provider(config);
   if (config.kind == "anthropic") return make_anthropic_provider(config);
+  if (config.kind == "builtin") {
+    throw UsageError(
+        "the builtin provider is not a chat model: it only runs `anvil generate` "
+        "(rule-based Designer and sketch lowering)",
+        "use --llm builtin with generate, or configure an LLM endpoint here");
+  }
   if (config.kind == "exec") return make_exec_provider(config);
   if (config.kind == "manual") return make_manual_provider(config);
   if (config.kind == "replay") return std::make_unique<ReplayProvider>(config);
-  throw UsageError("unknown LLM provider '" + config.kind + "'",
-                   "use one of: openai, anthropic, exec, manual, replay (--llm or [llm].provider)");
+  throw UsageError(
+      "unknown LLM provider '" + config.kind + "'",
+      "use one of: openai, anthropic, exec, manual, replay, builtin (--llm or [llm].provider)");
 }
 
 std::string cache_key(const ProviderConfig& config, const ChatRequest& request) {

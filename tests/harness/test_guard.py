@@ -40,3 +40,20 @@ def test_allocation_views_and_metadata_are_allowed():
         X.contiguous()  # already contiguous: no copy happens
 
     assert ops_during(allowed) == []
+
+
+def test_recorder_links_operators_by_tensor_ids():
+    from anvil_harness.guard import OpRecorder
+    from anvil_harness.tensors import describe_value
+
+    x = torch.randn(4, 6)
+    recorder = OpRecorder(describe_value)
+    recorder.name(x, "x")
+    with torch.no_grad(), recorder:
+        torch.softmax(x * 2.0, dim=1)
+    mul, softmax = recorder.ops
+    assert mul["op"] == "aten::mul" and mul["inputs"][0]["ref"] == "x"
+    assert mul["inputs"][1] == {"kind": "scalar", "type": "float", "value": 2.0}
+    # softmax reads the product: the same id links the two operators.
+    assert softmax["inputs"][0]["id"] == mul["outputs"][0]["id"] != mul["inputs"][0]["id"]
+    assert softmax["inputs"][1]["value"] == 1
