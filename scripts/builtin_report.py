@@ -16,29 +16,23 @@ import glob
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 
+from benchmark_table import cpu_model  # scripts/ is on the path when a script runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def run_suite(anvil, out):
+def run_suite(anvil, out, tune_configs):
     os.makedirs(out, exist_ok=True)
     args = [anvil, "generate", "--llm", "builtin", "--tasks", os.path.join(ROOT, "benchmarks"),
-            "--out", out, "--db", os.path.join(out, "anvil.db"), "--json"]
+            "--out", out, "--db", os.path.join(out, "anvil.db"), "--json",
+            "--tune-configs", str(tune_configs)]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode == 2 and not done.stdout.strip():
         sys.exit(f"anvil generate failed:\n{done.stderr}")
@@ -74,13 +68,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--anvil", default=os.path.join(ROOT, "build", "anvil"))
     parser.add_argument("--out", default=os.path.join(ROOT, "runs", "builtin-bench"))
+    parser.add_argument("--tune-configs", type=int, default=3, help="configurations tried per task")
     parser.add_argument("--report-only", action="store_true", help="read OUT/report.json again")
     args = parser.parse_args()
     if args.report_only:
         with open(os.path.join(args.out, "report.json")) as f:
             report = json.load(f)
     else:
-        report = run_suite(args.anvil, args.out)
+        report = run_suite(args.anvil, args.out, args.tune_configs)
     rows = sorted((task_row(e) for e in report), key=lambda r: (r["category"], r["name"]))
 
     print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs; eager = PyTorch {torch_version()} on the same threads.\n")

@@ -523,6 +523,8 @@ class RowPlanner : public Planner {
     std::string text;
     if (x.op == "view") {
       text = args[0];
+    } else if (reciprocal_.count(n)) {
+      text = fmt::format("mul({}, {})", args[0], reciprocal_.at(n));
     } else if (x.op == "cast") {
       text = fmt::format("cast({}, {})", args[0], x.dtype);
     } else {
@@ -686,11 +688,11 @@ class RowPlanner : public Planner {
       out_.close();
       return;
     }
-    std::string update = fresh("update");
-    out_.line(fmt::format("{} = {} {} {}", update, e, better, a.best));
-    out_.line(fmt::format("{} = where({}, {}, {})", a.best, update, e, a.best));
-    out_.line(fmt::format("{} = where({}, fill({}, {}), {})", a.index, update, a.index, position,
-                          a.index));
+    // The index first, then the extreme: no bool buffer between them (a byte mask beside float
+    // lanes keeps the compiler from vectorizing the selects).
+    out_.line(fmt::format("{} = where({} {} {}, fill({}, {}), {})", a.index, e, better, a.best,
+                          a.index, position, a.index));
+    out_.line(fmt::format("{} = {}({}, {})", a.best, x.op == "argmax" ? "max" : "min", a.best, e));
   }
 
   // After the pass's loops: the reductions' results as row-level names.
@@ -851,11 +853,29 @@ class RowPlanner : public Planner {
       }
       if (variant_[n] && node(n).kind != Kind::scan)
         for (int a : node(n).args) visit(a);
+      if (variant_[n] && divides_by_row_value(n) && !reciprocal_.count(n)) {
+        // Per element a multiply, not a divide: the reciprocal is taken once per row.
+        std::string name = fresh("reciprocal");
+        out_.line(fmt::format("{} = 1 / {}", name, value(node(n).args[1])));
+        reciprocal_[n] = name;
+      }
       if (node(n).kind == Kind::scan || (node(n).kind == Kind::reduce && pass_[n] == p))
         for (int a : node(n).args) visit(a);
     };
     for (int n : members_of_pass(p)) visit(n);
     for (int n : stores_of_pass(p)) visit(n);
+  }
+
+  bool divides_by_row_value(int n) const {
+    const auto& x = node(n);
+    if (x.kind != Kind::elementwise || x.op != "div") return false;
+    const auto& divisor = node(x.args[1]);
+    return !variant_[x.args[1]] && !global_[x.args[1]] && divisor.kind != Kind::constant &&
+           is_float_dtype(divisor.dtype);
+  }
+
+  static bool is_float_dtype(const std::string& dtype) {
+    return dtype == "f32" || dtype == "f64" || dtype == "f16" || dtype == "bf16";
   }
 
   // nll: the operand's element at the row's target index, 0 when the target is ignore_index.
@@ -1055,20 +1075,39 @@ class RowPlanner : public Planner {
     auto extent = tiled_extent();
     if (!rows_ && reduced_.empty()) return extent >= 1024 ? 1024 : extent >= 256 ? 256 : 64;
     if (!rows_) return extent >= 256 ? 64 : 16;
-    if (extent >= 4096) return 1024;
-    if (extent >= 512) return 256;
-    return 64;
+    if (extent >= 4096) return fitted_block(1024);
+    if (extent >= 512) return fitted_block(256);
+    return fitted_block(64);
+  }
+
+  // A row tile near `target` (a multiple of 16, at most the row's length) that leaves the shortest
+  // tail: the tail runs one element at a time, so a 1000-long row gets 496-wide tiles (8 left
+  // over), not 256-wide ones (232 left over). Sized for the task's default shape.
+  int fitted_block(int target) const {
+    auto extent = tiled_extent();
+    if (global_pattern_ || extent < 16) return target;
+    std::int64_t low = std::max(16, target / 2 / 16 * 16);
+    std::int64_t high = std::min<std::int64_t>(2 * target, extent);
+    if (low > high) return static_cast<int>(extent / 16 * 16);
+    std::int64_t best = -1;
+    for (std::int64_t b = low; b <= high; b += 16) {
+      auto tail = extent % b, best_tail = best < 0 ? extent : extent % best;
+      bool closer = best < 0 || std::abs(b - target) < std::abs(best - target);
+      if (tail < best_tail || (tail == best_tail && closer)) best = b;
+    }
+    return static_cast<int>(best);
   }
 
   std::vector<TuningConfig> tuning_configs(int block) const {
-    std::vector<int> blocks = rows_              ? std::vector<int>{block, 256, 1024, 4096}
-                              : reduced_.empty() ? std::vector<int>{block, 256, 4096}
-                                                 : std::vector<int>{block, 16, 64, 256};
+    std::vector<int> blocks =
+        rows_ ? std::vector<int>{block, fitted_block(256), fitted_block(1024), fitted_block(4096)}
+        : reduced_.empty() ? std::vector<int>{block, 256, 4096}
+                           : std::vector<int>{block, 16, 64, 256};
     std::vector<TuningConfig> configs;
     std::set<int> seen;
     for (int b : blocks) {
       if (!seen.insert(b).second) continue;
-      if (rows_ && b > std::max<std::int64_t>(tiled_extent(), 64) && b != block) continue;
+      if (rows_ && b > std::max<std::int64_t>(tiled_extent(), 16) && b != block) continue;
       configs.push_back({fmt::format("BLOCK={}", b), {{"BLOCK", b}}});
     }
     return configs;
@@ -1085,7 +1124,7 @@ class RowPlanner : public Planner {
   std::vector<int> pass_;
   int passes_ = 0;
   std::map<int, Accumulator> accumulators_;
-  std::map<int, std::string> partials_, workspace_;
+  std::map<int, std::string> partials_, workspace_, reciprocal_;
   SketchWriter out_;
   Scopes scopes_;
   Context ctx_;

@@ -4,6 +4,9 @@
 // not vectorize, so these versions are written out (max relative error about 1e-7 for float).
 // Not trapping on FP exceptions changes no result; it lets the compiler turn the selects of the
 // math below into vector blends instead of branches (-ffast-math is never needed).
+// Every helper is always_inline: a helper called from two loops of one kernel (the full tile and
+// the tail) is otherwise left out of line by the inliner's size limits, and a call in a loop
+// stops `omp simd` from vectorizing it (gelu ran 20x slower than eager that way).
 #pragma GCC optimize("no-trapping-math")
 #include <algorithm>
 #include <cmath>
@@ -20,23 +23,23 @@ using anvil_u64 = std::uint64_t;
 // memcpy, not std::bit_cast: candidates build with the compiler's default standard (C++17 for
 // g++ 12), and the copy compiles to a register move all the same.
 template <typename To, typename From>
-inline To anvil_bit_copy(From value) {
+[[gnu::always_inline]] inline To anvil_bit_copy(From value) {
   static_assert(sizeof(To) == sizeof(From), "bit copies keep the size");
   To out;
   std::memcpy(&out, &value, sizeof(To));
   return out;
 }
-inline float anvil_bits_f(anvil_u32 bits) { return anvil_bit_copy<float>(bits); }
-inline anvil_u32 anvil_f_bits(float value) { return anvil_bit_copy<anvil_u32>(value); }
-inline double anvil_bits_d(anvil_u64 bits) { return anvil_bit_copy<double>(bits); }
-inline anvil_u64 anvil_d_bits(double value) { return anvil_bit_copy<anvil_u64>(value); }
+[[gnu::always_inline]] inline float anvil_bits_f(anvil_u32 bits) { return anvil_bit_copy<float>(bits); }
+[[gnu::always_inline]] inline anvil_u32 anvil_f_bits(float value) { return anvil_bit_copy<anvil_u32>(value); }
+[[gnu::always_inline]] inline double anvil_bits_d(anvil_u64 bits) { return anvil_bit_copy<double>(bits); }
+[[gnu::always_inline]] inline anvil_u64 anvil_d_bits(double value) { return anvil_bit_copy<anvil_u64>(value); }
 
 constexpr float anvil_inf_f = std::numeric_limits<float>::infinity();
 constexpr double anvil_inf_d = std::numeric_limits<double>::infinity();
 
 // ---- f16 / bf16 (IEEE binary16 and bfloat16 bit patterns, round to nearest even) ----------
 
-inline float anvil_h2f(std::uint16_t h) {
+[[gnu::always_inline]] inline float anvil_h2f(std::uint16_t h) {
   const anvil_u32 shifted_exp = 0x7c00u << 13;
   anvil_u32 bits = (anvil_u32(h) & 0x7fffu) << 13;
   const anvil_u32 exp = bits & shifted_exp;
@@ -48,7 +51,7 @@ inline float anvil_h2f(std::uint16_t h) {
   return anvil_bits_f(bits | ((anvil_u32(h) & 0x8000u) << 16));
 }
 
-inline std::uint16_t anvil_f2h(float value) {
+[[gnu::always_inline]] inline std::uint16_t anvil_f2h(float value) {
   const anvil_u32 f16max = (127u + 16u) << 23;
   const anvil_u32 denorm_magic_bits = ((127u - 15u) + (23u - 10u) + 1u) << 23;
   anvil_u32 bits = anvil_f_bits(value);
@@ -64,26 +67,26 @@ inline std::uint16_t anvil_f2h(float value) {
   return static_cast<std::uint16_t>(out | (sign >> 16));
 }
 
-inline float anvil_bf2f(std::uint16_t b) { return anvil_bits_f(anvil_u32(b) << 16); }
+[[gnu::always_inline]] inline float anvil_bf2f(std::uint16_t b) { return anvil_bits_f(anvil_u32(b) << 16); }
 
-inline std::uint16_t anvil_f2bf(float value) {
+[[gnu::always_inline]] inline std::uint16_t anvil_f2bf(float value) {
   const anvil_u32 bits = anvil_f_bits(value);
   const anvil_u32 rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
   return static_cast<std::uint16_t>(value != value ? (bits >> 16) | 0x40u : rounded);
 }
 
 // A float rounded to the nearest f16 / bf16 value (what an f16 element holds).
-inline float anvil_rh(float value) { return anvil_h2f(anvil_f2h(value)); }
-inline float anvil_rbf(float value) { return anvil_bf2f(anvil_f2bf(value)); }
+[[gnu::always_inline]] inline float anvil_rh(float value) { return anvil_h2f(anvil_f2h(value)); }
+[[gnu::always_inline]] inline float anvil_rbf(float value) { return anvil_bf2f(anvil_f2bf(value)); }
 
 // ---- NaN-propagating max / min (the sketch's max and min) ----------------------------------
 
-inline float anvil_max(float a, float b) { return (a >= b || a != a) ? a : b; }
-inline float anvil_min(float a, float b) { return (a <= b || a != a) ? a : b; }
-inline double anvil_max(double a, double b) { return (a >= b || a != a) ? a : b; }
-inline double anvil_min(double a, double b) { return (a <= b || a != a) ? a : b; }
-inline std::int64_t anvil_max(std::int64_t a, std::int64_t b) { return a < b ? b : a; }
-inline std::int64_t anvil_min(std::int64_t a, std::int64_t b) { return b < a ? b : a; }
+[[gnu::always_inline]] inline float anvil_max(float a, float b) { return (a >= b || a != a) ? a : b; }
+[[gnu::always_inline]] inline float anvil_min(float a, float b) { return (a <= b || a != a) ? a : b; }
+[[gnu::always_inline]] inline double anvil_max(double a, double b) { return (a >= b || a != a) ? a : b; }
+[[gnu::always_inline]] inline double anvil_min(double a, double b) { return (a <= b || a != a) ? a : b; }
+[[gnu::always_inline]] inline std::int64_t anvil_max(std::int64_t a, std::int64_t b) { return a < b ? b : a; }
+[[gnu::always_inline]] inline std::int64_t anvil_min(std::int64_t a, std::int64_t b) { return b < a ? b : a; }
 
 #pragma omp declare reduction(anvil_fmax:float                        \
                               : omp_out = anvil_max(omp_out, omp_in)) \
@@ -100,7 +103,7 @@ inline std::int64_t anvil_min(std::int64_t a, std::int64_t b) { return b < a ? b
 
 // ---- integer helpers (floor division and modulo as Python defines them) -------------------
 
-inline std::int64_t anvil_floordiv(std::int64_t a, std::int64_t b) {
+[[gnu::always_inline]] inline std::int64_t anvil_floordiv(std::int64_t a, std::int64_t b) {
   if (b == 0) return 0;
   if (b == -1) return static_cast<std::int64_t>(0ULL - static_cast<anvil_u64>(a));
   std::int64_t q = a / b;
@@ -108,16 +111,16 @@ inline std::int64_t anvil_floordiv(std::int64_t a, std::int64_t b) {
   return q;
 }
 
-inline std::int64_t anvil_mod(std::int64_t a, std::int64_t b) {
+[[gnu::always_inline]] inline std::int64_t anvil_mod(std::int64_t a, std::int64_t b) {
   if (b == 0 || b == -1) return 0;
   std::int64_t r = a % b;
   if (r != 0 && ((r < 0) != (b < 0))) r += b;
   return r;
 }
 
-inline std::int64_t anvil_ceildiv(std::int64_t a, std::int64_t b) { return -anvil_floordiv(-a, b); }
+[[gnu::always_inline]] inline std::int64_t anvil_ceildiv(std::int64_t a, std::int64_t b) { return -anvil_floordiv(-a, b); }
 
-inline std::int64_t anvil_ipow(std::int64_t base, std::int64_t exponent) {
+[[gnu::always_inline]] inline std::int64_t anvil_ipow(std::int64_t base, std::int64_t exponent) {
   std::int64_t result = 1;
   for (std::int64_t e = exponent; e > 0; --e) result *= base;
   return result;
@@ -125,7 +128,7 @@ inline std::int64_t anvil_ipow(std::int64_t base, std::int64_t exponent) {
 
 // float/double -> integer as `cast` does (truncation); non-finite and out-of-range give 0 instead
 // of undefined behaviour.
-inline std::int64_t anvil_f2i(double value) {
+[[gnu::always_inline]] inline std::int64_t anvil_f2i(double value) {
   const bool ok = value > -9.2233720368547758e18 && value < 9.2233720368547758e18;
   return ok ? static_cast<std::int64_t>(value) : 0;
 }
@@ -134,7 +137,7 @@ inline std::int64_t anvil_f2i(double value) {
 
 // sqrt by Newton steps and a final fma correction (correctly rounded in practice): the builtin
 // sets errno, which keeps g++ from vectorizing it unless -fno-math-errno is given.
-inline float anvil_sqrt(float x) {
+[[gnu::always_inline]] inline float anvil_sqrt(float x) {
   const bool tiny = x < 1.0e-30f;
   const float xs = tiny ? x * 18446744073709551616.0f : x;  // 2^64
   float r = anvil_bits_f(0x5f375a86u - (anvil_f_bits(xs) >> 1));
@@ -149,7 +152,7 @@ inline float anvil_sqrt(float x) {
   return (x < 0.0f || x != x) ? std::numeric_limits<float>::quiet_NaN() : result;
 }
 
-inline double anvil_sqrt(double x) {
+[[gnu::always_inline]] inline double anvil_sqrt(double x) {
   const bool tiny = x < 1.0e-300;
   const double xs = tiny ? x * 1.3407807929942597e+154 : x;  // 2^512
   double r = anvil_bits_d(0x5fe6eb50c7b537a9ULL - (anvil_d_bits(xs) >> 1));
@@ -161,19 +164,19 @@ inline double anvil_sqrt(double x) {
   result = (x == 0.0 || x == anvil_inf_d) ? x : result;
   return (x < 0.0 || x != x) ? std::numeric_limits<double>::quiet_NaN() : result;
 }
-inline float anvil_rsqrt(float x) { return 1.0f / anvil_sqrt(x); }
-inline double anvil_rsqrt(double x) { return 1.0 / anvil_sqrt(x); }
+[[gnu::always_inline]] inline float anvil_rsqrt(float x) { return 1.0f / anvil_sqrt(x); }
+[[gnu::always_inline]] inline double anvil_rsqrt(double x) { return 1.0 / anvil_sqrt(x); }
 
 // value * 2^n for integral n in [-252, 254], in two normal steps (subnormal and near-overflow
 // results stay right).
-inline float anvil_scale2(float value, float n) {
+[[gnu::always_inline]] inline float anvil_scale2(float value, float n) {
   const float half = __builtin_truncf(n * 0.5f);
   const float rest = n - half;
   return value * anvil_bits_f(anvil_u32(std::int32_t(half) + 127) << 23) *
          anvil_bits_f(anvil_u32(std::int32_t(rest) + 127) << 23);
 }
 
-inline float anvil_exp(float x) {
+[[gnu::always_inline]] inline float anvil_exp(float x) {
   const float xc = std::min(std::max(x, -104.0f), 89.0f);
   const float n = __builtin_rintf(xc * 1.44269504088896341f);
   float r = __builtin_fmaf(n, -0.693359375f, xc);
@@ -191,7 +194,7 @@ inline float anvil_exp(float x) {
   return x != x ? x : result;
 }
 
-inline float anvil_log(float x) {
+[[gnu::always_inline]] inline float anvil_log(float x) {
   const bool tiny = x < 1.17549435e-38f;  // subnormal (or <= 0, handled below)
   const float xs = tiny ? x * 8388608.0f : x;
   const anvil_u32 bits = anvil_f_bits(xs);
@@ -221,7 +224,7 @@ inline float anvil_log(float x) {
   return x != x ? x : result;
 }
 
-inline float anvil_tanh(float x) {
+[[gnu::always_inline]] inline float anvil_tanh(float x) {
   const float a = std::fabs(x);
   const float z = x * x;
   float p = -5.70498872745e-3f;
@@ -236,7 +239,7 @@ inline float anvil_tanh(float x) {
 }
 
 // erfc(a) for a >= 1 (as exp(-a^2) / a * G(1 / a), G fitted on [0.1, 1]); 0 beyond a = 10.
-inline float anvil_erfc_tail(float a) {
+[[gnu::always_inline]] inline float anvil_erfc_tail(float a) {
   const float ac = std::min(std::max(a, 1.0f), 10.0f);
   const float u = 1.0f / ac;
   const float t = (u - 0.55f) * 2.22222222222222222f;
@@ -262,7 +265,7 @@ inline float anvil_erfc_tail(float a) {
 }
 
 // erf(a) / a for |a| < 1, fitted in a^2.
-inline float anvil_erf_small_ratio(float z) {
+[[gnu::always_inline]] inline float anvil_erf_small_ratio(float z) {
   float p = -9.6670445714869964e-6f;
   p = __builtin_fmaf(p, z, 1.1265959025606609e-4f);
   p = __builtin_fmaf(p, z, -8.4840804055351063e-4f);
@@ -274,7 +277,7 @@ inline float anvil_erf_small_ratio(float z) {
   return p;
 }
 
-inline float anvil_erf(float x) {
+[[gnu::always_inline]] inline float anvil_erf(float x) {
   const float a = std::fabs(x);
   const float small = x * anvil_erf_small_ratio(std::min(x * x, 1.0f));
   const float big = std::copysign(1.0f - anvil_erfc_tail(a), x);
@@ -282,10 +285,10 @@ inline float anvil_erf(float x) {
   return x != x ? x : result;
 }
 
-inline float anvil_sigmoid(float x) { return 1.0f / (1.0f + anvil_exp(-x)); }
+[[gnu::always_inline]] inline float anvil_sigmoid(float x) { return 1.0f / (1.0f + anvil_exp(-x)); }
 
 // 0.5 x (1 + erf(x / sqrt 2)); for x < -sqrt 2 through erfc, which keeps the tiny values exact.
-inline float anvil_gelu(float x) {
+[[gnu::always_inline]] inline float anvil_gelu(float x) {
   const float s = x * 0.707106781186547524f;
   const float a = std::fabs(s);
   const float erf_small = s * anvil_erf_small_ratio(std::min(s * s, 1.0f));
@@ -296,7 +299,7 @@ inline float anvil_gelu(float x) {
 
 // ---- double math (exp and log vectorize; tanh and erf use libm, exact but scalar) ---------
 
-inline double anvil_exp(double x) {
+[[gnu::always_inline]] inline double anvil_exp(double x) {
   const double xc = std::min(std::max(x, -746.0), 710.0);
   const double n = __builtin_rint(xc * 1.4426950408889634);
   double r = __builtin_fma(n, -6.93147180369123816490e-01, xc);
@@ -323,7 +326,7 @@ inline double anvil_exp(double x) {
   return x != x ? x : result;
 }
 
-inline double anvil_log(double x) {
+[[gnu::always_inline]] inline double anvil_log(double x) {
   const bool tiny = x < 2.2250738585072014e-308;
   const double xs = tiny ? x * 4503599627370496.0 : x;
   const anvil_u64 bits = anvil_d_bits(xs);
@@ -353,15 +356,15 @@ inline double anvil_log(double x) {
   return x != x ? x : result;
 }
 
-inline double anvil_tanh(double x) { return std::tanh(x); }
-inline double anvil_erf(double x) { return std::erf(x); }
-inline double anvil_sigmoid(double x) { return 1.0 / (1.0 + anvil_exp(-x)); }
-inline double anvil_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * 0.70710678118654752)); }
+[[gnu::always_inline]] inline double anvil_tanh(double x) { return std::tanh(x); }
+[[gnu::always_inline]] inline double anvil_erf(double x) { return std::erf(x); }
+[[gnu::always_inline]] inline double anvil_sigmoid(double x) { return 1.0 / (1.0 + anvil_exp(-x)); }
+[[gnu::always_inline]] inline double anvil_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * 0.70710678118654752)); }
 
-inline float anvil_pow(float a, float b) {
+[[gnu::always_inline]] inline float anvil_pow(float a, float b) {
   return static_cast<float>(std::pow(double(a), double(b)));
 }
-inline double anvil_pow(double a, double b) { return std::pow(a, b); }
+[[gnu::always_inline]] inline double anvil_pow(double a, double b) { return std::pow(a, b); }
 
 // ---- runtime ------------------------------------------------------------------------------
 
@@ -382,12 +385,12 @@ struct anvil_buffer {
 };
 
 // Records a run-time failure (status 2) from any thread; the first one wins.
-inline void anvil_fail(int* status, int code) {
+[[gnu::always_inline]] inline void anvil_fail(int* status, int code) {
   int expected = 0;
   __atomic_compare_exchange_n(status, &expected, code, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
-inline std::int64_t anvil_clamp_extent(std::int64_t start, std::int64_t stop, std::int64_t step,
+[[gnu::always_inline]] inline std::int64_t anvil_clamp_extent(std::int64_t start, std::int64_t stop, std::int64_t step,
                                        std::int64_t extent, std::int64_t* full) {
   *full = stop > start ? (stop - start + step - 1) / step : 0;
   const std::int64_t inside = start < extent ? (extent - start + step - 1) / step : 0;

@@ -923,7 +923,8 @@ void Lowerer::lower_if(const Stmt& stmt, std::size_t branch_index) {
 
 CppKernel Lowerer::run() {
   CppKernel kernel;
-  kernel.entry = "anvil_" + sketch_.name;
+  // "anvil_sketch_": a sketch named like a prelude function (gelu, exp) must not shadow it.
+  kernel.entry = "anvil_sketch_" + sketch_.name;
   for (const auto& decl : sketch_.tensors) kernel.tensors.push_back(decl.name);
   kernel.outputs = output_tensor_names(sketch_);
 

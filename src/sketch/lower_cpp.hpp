@@ -19,7 +19,7 @@ namespace anvil::sketch {
 // not zero-filled first: elements it does not store keep the caller's values.
 struct CppKernel {
   std::string source;                // complete translation unit, prelude included
-  std::string entry;                 // extern "C" function name: "anvil_" + sketch name
+  std::string entry;                 // extern "C" function name: "anvil_sketch_" + sketch name
   std::vector<std::string> tensors;  // every declared tensor, declaration order = ABI order
   std::vector<std::string> outputs;  // the stored-to tensors (subset of tensors)
   std::vector<std::string> notes;    // lowering decisions a user should know

@@ -636,7 +636,7 @@ TEST(SketchLowering, HintsBecomePragmas) {
 }
 )");
   const CppKernel kernel = lower_to_cpp(sketch);
-  EXPECT_EQ(kernel.entry, "anvil_hints");
+  EXPECT_EQ(kernel.entry, "anvil_sketch_hints");
   EXPECT_EQ(kernel.tensors, (std::vector<std::string>{"x", "y"}));
   EXPECT_EQ(kernel.outputs, (std::vector<std::string>{"y"}));
   const auto simd = kernel.source.find("#pragma omp simd\n");
