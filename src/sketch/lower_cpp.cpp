@@ -317,7 +317,8 @@ bool Lowerer::flag_argument(const Expr& call, const std::string& keyword) const 
 // ---- prologue ------------------------------------------------------------------------------
 
 void Lowerer::bind_constants() {
-  for (const auto& [name, value] : options_.constexpr_overrides) {
+  for (const auto& override_entry : options_.constexpr_overrides) {
+    const std::string& name = override_entry.first;
     const bool known = std::any_of(sketch_.constexprs.begin(), sketch_.constexprs.end(),
                                    [&](const ConstDecl& c) { return c.name == name; });
     if (!known) {
