@@ -558,8 +558,9 @@ class GraphBuilder {
       auto axes = aligned_axes(x, scalar(op, 1, "dim"));
       int m = reduce("max", x, axes, true);
       int shifted = binary("sub", x, m);
-      int s = reduce("sum", unary("exp", shifted), axes, true);
-      if (name == "_softmax") bind(op, 0, binary("div", unary("exp", shifted), s));
+      int exps = unary("exp", shifted);  // one node: a plan may compute it once and reuse it
+      int s = reduce("sum", exps, axes, true);
+      if (name == "_softmax") bind(op, 0, binary("div", exps, s));
       if (name == "_log_softmax") bind(op, 0, binary("sub", shifted, unary("log", s)));
       if (name == "logsumexp") {
         int result = binary("add", unary("log", s), m);

@@ -239,6 +239,7 @@ class RowPlanner : public Planner {
     make_groups();
     declare_tensors();
     schedule_passes();
+    find_staged_values();
     emit();
     return design_;
   }
@@ -464,6 +465,70 @@ class RowPlanner : public Planner {
     return std::find(graph_.outputs.begin(), graph_.outputs.end(), n) != graph_.outputs.end();
   }
 
+  // --- staging -----------------------------------------------------------------------------------
+
+  // An output of a later pass that depends on the row only through a costly value an earlier
+  // pass computes anyway (softmax's exp(x - max), summed in pass 2) gets that value stored into
+  // its own tensor by the earlier pass and reloaded: one exp per element instead of two.
+  void find_staged_values() {
+    for (int o : graph_.outputs) {
+      if (!variant_[o] || pass_[o] <= 0 || node(o).kind != Kind::elementwise) continue;
+      int best = -1, best_pass = -1;
+      for (int m = 0; m < static_cast<int>(graph_.nodes.size()); ++m) {
+        if (node(m).kind != Kind::reduce || epilogue_[m] || pass_[m] < 0 || pass_[m] >= pass_[o])
+          continue;
+        for (int e : subtree(node(m).args[0])) {
+          if (!stageable(o, e) || (best >= 0 && !subtree(e).count(best))) continue;
+          best = e;
+          best_pass = pass_[m];
+        }
+      }
+      if (best < 0 || needed_by_reductions_of_pass(best, pass_[o])) continue;
+      staged_[o] = best;
+      stage_pass_[o] = best_pass;
+    }
+  }
+
+  std::set<int> subtree(int n) const {
+    std::set<int> nodes;
+    std::function<void(int)> visit = [&](int m) {
+      if (!nodes.insert(m).second) return;
+      for (int a : node(m).args) visit(a);
+    };
+    visit(n);
+    return nodes;
+  }
+
+  bool stageable(int o, int e) const {
+    const auto& x = node(e);
+    if (e == o || x.kind != Kind::elementwise || !variant_[e]) return false;
+    if (x.dtype != node(o).dtype || groups_of(e) != groups_of(o)) return false;
+    return is_costly(e) && row_only_through(o, e);
+  }
+
+  bool is_costly(int e) const {
+    static const std::set<std::string> costly = {"exp",     "log",  "tanh", "erf",
+                                                 "sigmoid", "gelu", "pow"};
+    auto nodes = subtree(e);
+    return std::any_of(nodes.begin(), nodes.end(), [&](int m) {
+      return node(m).kind == Kind::elementwise && costly.count(node(m).op);
+    });
+  }
+
+  // Whether every row-varying value n reads is reached through e.
+  bool row_only_through(int n, int e) const {
+    if (n == e || !variant_[n]) return true;
+    if (node(n).kind != Kind::elementwise) return false;
+    const auto& args = node(n).args;
+    return std::all_of(args.begin(), args.end(), [&](int a) { return row_only_through(a, e); });
+  }
+
+  bool needed_by_reductions_of_pass(int e, int p) const {
+    for (int m : members_of_pass(p))
+      if (subtree(node(m).args[0]).count(e)) return true;
+    return false;
+  }
+
   // --- expressions -------------------------------------------------------------------------------
 
   std::string call(const std::string& op, const std::vector<std::string>& args) const {
@@ -489,13 +554,22 @@ class RowPlanner : public Planner {
     return ctx_.tiled_group >= 0 && present(n, groups_[ctx_.tiled_group]);
   }
 
-  std::string load(int n) {
-    std::string name = fresh(tensor_of_.at(n) + (is_tile(n) ? "_tile" : "_value"));
+  std::string load(int n) { return load_from(n, tensor_of_.at(n)); }
+
+  // Node n's element(s) in the current context, read from `tensor` (its input, or the output a
+  // staged value was stored into).
+  std::string load_from(int n, const std::string& tensor) {
+    std::string name = fresh(tensor + (is_tile(n) ? "_tile" : "_value"));
     std::string shape = is_tile(n) ? "[BLOCK]" : "[]";
     std::string hints = is_tile(n) ? R"(, llm_hint=["fastest", "input_cache"])" : "";
     out_.line(fmt::format("{} = alloc({}, dtype={}{})", name, shape, node(n).dtype, hints));
-    out_.line(fmt::format("load({} -> {})", subscript(n, tensor_of_.at(n)), name));
+    out_.line(fmt::format("load({} -> {})", subscript(n, tensor), name));
     return name;
+  }
+
+  bool is_staged_value(int e) const {
+    return std::any_of(staged_.begin(), staged_.end(),
+                       [&](const auto& entry) { return entry.second == e; });
   }
 
   std::string fresh(const std::string& base) { return fmt::format("{}_{}", base, counter_++); }
@@ -530,7 +604,7 @@ class RowPlanner : public Planner {
     } else {
       text = call(x.op, args);
     }
-    if (uses_[n] < 2 && !named) return text;
+    if (uses_[n] < 2 && !named && !is_staged_value(n)) return text;
     std::string name = fresh("v");
     out_.line(fmt::format("{} = {}", name, text));
     scopes_.set(n, name);
@@ -747,7 +821,19 @@ class RowPlanner : public Planner {
     return stores;
   }
 
+  // The element work after a pass's accumulation: staged values for later passes, then outputs.
+  void emit_element_stores(int p, const std::vector<int>& stores) {
+    for (const auto& [o, e] : staged_) {
+      if (stage_pass_.at(o) != p) continue;
+      out_.line(fmt::format("store({} -> {})", value(e), subscript(o, output_tensor_.at(o))));
+    }
+    for (int n : stores) store_output(n);
+  }
+
   void store_output(int n) {
+    auto staged = staged_.find(n);
+    if (staged != staged_.end() && scopes_.find(staged->second) == nullptr)
+      scopes_.set(staged->second, load_from(n, output_tensor_.at(n)));
     std::string value_text = value(n);
     out_.line(fmt::format("store({} -> {})", value_text, subscript(n, output_tensor_.at(n))));
   }
@@ -782,11 +868,11 @@ class RowPlanner : public Planner {
     int opened = 0;
     open_reduced_loops(opened);
     if (rows_) {
-      emit_row_tiles(members, stores);
+      emit_row_tiles(p, members, stores);
     } else {
       scopes_.push();
       accumulate(members, false, flat_reduced_index());
-      for (int n : stores) store_output(n);
+      emit_element_stores(p, stores);
       scopes_.pop();
     }
     for (int i = 0; i < opened; ++i) out_.close();
@@ -796,7 +882,7 @@ class RowPlanner : public Planner {
   }
 
   // Row form: full tiles of the reduced dim, then the tail one element at a time.
-  void emit_row_tiles(const std::vector<int>& members, const std::vector<int>& stores) {
+  void emit_row_tiles(int p, const std::vector<int>& members, const std::vector<int>& stores) {
     const auto& t = groups_[tiled_];
     std::string full_end = fmt::format("{} - {} % BLOCK", t.symbol, t.symbol);
     std::string begin = "0", end = t.symbol;
@@ -812,7 +898,7 @@ class RowPlanner : public Planner {
     ctx_.index[tiled_] = "s:s + BLOCK";
     ctx_.tiled_group = tiled_;
     accumulate(members, false, prefix.empty() ? "s" : prefix + " + s");
-    for (int n : stores) store_output(n);
+    emit_element_stores(p, stores);
     scopes_.pop();
     out_.close();
     std::string tail_begin =
@@ -824,7 +910,7 @@ class RowPlanner : public Planner {
     ctx_.index[tiled_] = "r";
     ctx_.tiled_group = -1;
     accumulate(members, true, prefix.empty() ? "r" : prefix + " + r");
-    for (int n : stores) store_output(n);
+    emit_element_stores(p, stores);
     scopes_.pop();
     out_.close();
   }
@@ -846,6 +932,7 @@ class RowPlanner : public Planner {
     std::set<int> seen;
     std::function<void(int)> visit = [&](int n) {
       if (!seen.insert(n).second) return;
+      if (reloaded_in_pass(n, p)) return;  // read back from the output, not recomputed
       if (!variant_[n] && !epilogue_[n] && node(n).kind != Kind::constant &&
           node(n).kind != Kind::reduce && node(n).kind != Kind::gather) {
         value(n, true);  // once per row, not once per element
@@ -864,6 +951,12 @@ class RowPlanner : public Planner {
     };
     for (int n : members_of_pass(p)) visit(n);
     for (int n : stores_of_pass(p)) visit(n);
+  }
+
+  bool reloaded_in_pass(int e, int p) const {
+    return std::any_of(staged_.begin(), staged_.end(), [&](const auto& entry) {
+      return entry.second == e && pass_[entry.first] == p;
+    });
   }
 
   bool divides_by_row_value(int n) const {
@@ -1074,7 +1167,9 @@ class RowPlanner : public Planner {
   int default_block() const {
     auto extent = tiled_extent();
     if (!rows_ && reduced_.empty()) return extent >= 1024 ? 1024 : extent >= 256 ? 256 : 64;
-    if (!rows_) return extent >= 256 ? 64 : 16;
+    // Column form: each reduced step reads BLOCK contiguous elements; 256 (1 KiB of f32) keeps
+    // the hardware prefetcher streaming and the accumulator in L1.
+    if (!rows_) return extent >= 256 ? 256 : extent >= 64 ? 64 : 16;
     if (extent >= 4096) return fitted_block(1024);
     if (extent >= 512) return fitted_block(256);
     return fitted_block(64);
@@ -1102,7 +1197,7 @@ class RowPlanner : public Planner {
     std::vector<int> blocks =
         rows_ ? std::vector<int>{block, fitted_block(256), fitted_block(1024), fitted_block(4096)}
         : reduced_.empty() ? std::vector<int>{block, 256, 4096}
-                           : std::vector<int>{block, 16, 64, 256};
+                           : std::vector<int>{block, 64, 16, 256};
     std::vector<TuningConfig> configs;
     std::set<int> seen;
     for (int b : blocks) {
@@ -1125,6 +1220,8 @@ class RowPlanner : public Planner {
   int passes_ = 0;
   std::map<int, Accumulator> accumulators_;
   std::map<int, std::string> partials_, workspace_, reciprocal_;
+  std::map<int, int> staged_;      // output -> the value an earlier pass stores into it
+  std::map<int, int> stage_pass_;  // output -> the pass that stores its staged value
   SketchWriter out_;
   Scopes scopes_;
   Context ctx_;

@@ -136,7 +136,7 @@ TEST(RuleDesigner, ElementwiseChainIsOneFusedPass) {
   }
 }
 
-TEST(RuleDesigner, SoftmaxIsThreePassesOverTheRowAndMatches) {
+TEST(RuleDesigner, SoftmaxIsThreePassesWithOneExpPerElementAndMatches) {
   Shape shape{5, 1300};  // not a multiple of any tile: full tiles and a scalar tail
   auto spec =
       spec_of("softmax", {tensor(0, shape, "float32", "x")},
@@ -146,6 +146,9 @@ TEST(RuleDesigner, SoftmaxIsThreePassesOverTheRowAndMatches) {
   auto sketch = checked(design);
   EXPECT_EQ(count(design.sketch, "for s in range"), 3u) << design.sketch;
   EXPECT_NE(design.sketch.find("parallel=\"grididx\""), std::string::npos);
+  // exp once per element (full tiles and tail): pass 2 stores it into out, pass 3 rescales out.
+  EXPECT_EQ(count(design.sketch, "exp("), 2u) << design.sketch;
+  EXPECT_EQ(count(design.sketch, "load(out["), 2u) << design.sketch;
 
   auto x = random_array(shape, 3);
   auto y = sketch::interpret(sketch, {{"x", x}}).at("out");

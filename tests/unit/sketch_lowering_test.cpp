@@ -20,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -66,7 +68,9 @@ struct Library {
   void* symbol(const std::string& name) const { return ::dlsym(handle.get(), name.c_str()); }
 };
 
-Library compile(const std::string& source, const std::string& stem) {
+// g++ with the candidates' flags; `extra_flags` adds to them, `report` receives g++'s output.
+Library compile(const std::string& source, const std::string& stem,
+                const std::string& extra_flags = "", std::string* report = nullptr) {
   static int counter = 0;
   ::setenv("OMP_NUM_THREADS", "2", 0);  // before libgomp is first loaded
   const std::string name = stem + "_" + std::to_string(counter++);
@@ -74,9 +78,15 @@ Library compile(const std::string& source, const std::string& stem) {
   const fs::path so = scratch_dir() / (name + ".so");
   const fs::path log = scratch_dir() / (name + ".log");
   std::ofstream(cpp) << source;
-  const std::string command = "g++ -std=c++20 -O2 -march=native -fopenmp -shared -fPIC -o " +
-                              so.string() + " " + cpp.string() + " > " + log.string() + " 2>&1";
-  if (std::system(command.c_str()) != 0) {
+  const std::string command = "g++ -std=c++20 -O2 -march=native -fopenmp -shared -fPIC " +
+                              extra_flags + " -o " + so.string() + " " + cpp.string() + " > " +
+                              log.string() + " 2>&1";
+  const int status = std::system(command.c_str());
+  if (report != nullptr) {
+    std::ifstream in(log);
+    *report = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  if (status != 0) {
     std::ifstream in(log);
     ADD_FAILURE() << "g++ failed on " << cpp << ":\n"
                   << std::string(std::istreambuf_iterator<char>(in), {});
@@ -672,6 +682,81 @@ TEST(SketchLowering, UnsupportedConstructsThrowWithALocation) {
     EXPECT_EQ(e.loc().line, 5);
     EXPECT_NE(std::string(e.what()).find("new name"), std::string::npos) << e.what();
   }
+}
+
+// ---- vectorization ------------------------------------------------------------------------
+
+// Every element loop that calls the prelude's math must vectorize: a helper GCC leaves out of line
+// (it once did, for a helper called from two loops) silently turns the loop scalar, 20x slower.
+TEST(SketchLowering, ElementLoopsWithPreludeMathVectorize) {
+  const Sketch sketch = parse_one(R"(sketch vector_math {
+  symbols: N
+  tensors:
+    x: [N] f32
+    y: [N] f32
+    total: [] f32
+  constexpr:
+    BLOCK = 256
+  acc = alloc([BLOCK], dtype=f32, llm_hint=["fastest", "accumulator", "init_zero"])
+  @llm_hint(vectorize)
+  for s in range(0, N - N % BLOCK, BLOCK):
+    t = alloc([BLOCK], dtype=f32, llm_hint=["fastest", "input_cache"])
+    load(x[s:s + BLOCK] -> t)
+    store(gelu(t) + erf(t) + tanh(t) + sigmoid(t) + log(abs(t) + 1) + sqrt(abs(t)) -> y[s:s + BLOCK])
+    acc = acc + exp(t)
+  for r in range(N - N % BLOCK, N):
+    v = alloc([], dtype=f32)
+    load(x[r] -> v)
+    store(gelu(v) + erf(v) + tanh(v) + sigmoid(v) + log(abs(v) + 1) + sqrt(abs(v)) -> y[r])
+  store(reduce_sum(acc) -> total)
+}
+)");
+  CppKernel kernel = lower_to_cpp(sketch);
+  std::string report;
+  Library library = compile(kernel.source, "vector_math", "-O3 -fopt-info-vec-optimized", &report);
+  ASSERT_TRUE(library.handle);
+  const Inputs inputs = random_inputs(sketch, {{"N", 1000}}, 11);
+  const auto expected = interpret(sketch, inputs);
+  const KernelRun run = call(library, kernel, sketch, inputs, expected);
+  ASSERT_EQ(run.status, 0);
+  expect_close(expected, run, "vector_math");
+
+  // g++ reports "FILE:LINE:COLUMN: optimized: loop vectorized ..." for each vectorized loop.
+  std::set<int> vectorized;
+  std::istringstream lines(report);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("loop vectorized") == std::string::npos) continue;
+    const auto colon = line.find(".cpp:");
+    if (colon != std::string::npos) vectorized.insert(std::atoi(line.c_str() + colon + 5));
+  }
+  std::vector<std::string> source;
+  std::istringstream text(kernel.source);
+  for (std::string line; std::getline(text, line);) source.push_back(line);
+  const auto entry = std::find_if(source.begin(), source.end(), [](const std::string& line) {
+    return line.find("extern \"C\" int anvil_sketch_vector_math") != std::string::npos;
+  });
+  ASSERT_NE(entry, source.end());
+  int element_loops = 0;
+  for (auto at = entry; at != source.end(); ++at) {
+    if (at->find("anvil_exp(") == std::string::npos && at->find("anvil_gelu(") == std::string::npos)
+      continue;
+    auto loop = at;
+    while (loop != entry && loop->find("for (") == std::string::npos) --loop;
+    const int loop_line = static_cast<int>(loop - source.begin()) + 1;
+    if (loop->find("#pragma omp simd") == std::string::npos &&
+        (loop - 1)->find("#pragma omp simd") == std::string::npos)
+      continue;  // the scalar tail's single element
+    ++element_loops;
+    // g++ places a loop at its `for` or at a statement of its body.
+    const int body_line = static_cast<int>(at - source.begin()) + 1;
+    const auto reported = vectorized.lower_bound(loop_line);
+    EXPECT_TRUE(reported != vectorized.end() && *reported <= body_line)
+        << "the loop at line " << loop_line << " was not vectorized:\n"
+        << *loop << "\n"
+        << *at << "\ng++ reported:\n"
+        << report;
+  }
+  EXPECT_GE(element_loops, 2);  // the stored chain and the exp accumulation, at least
 }
 
 // ---- the prelude's math -------------------------------------------------------------------
