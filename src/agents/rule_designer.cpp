@@ -1050,14 +1050,42 @@ class RowPlanner : public Planner {
     return symbols;
   }
 
+  // Values that do not change along the tiled kept group (batch norm's per-channel
+  // rsqrt(var + eps)) are computed once before its loop, not once per element of every tile.
+  void hoist_tile_invariants() {
+    std::set<int> seen;
+    std::function<void(int)> visit = [&](int n) {
+      if (!seen.insert(n).second) return;
+      if (hoistable(n)) {
+        value(n, true);
+        return;
+      }
+      if (node(n).kind == Kind::elementwise || node(n).kind == Kind::reduce)
+        for (int a : node(n).args) visit(a);
+    };
+    for (int o : graph_.outputs) visit(o);
+  }
+
+  bool hoistable(int n) const {
+    const auto& x = node(n);
+    if (present(n, groups_[tiled_]) || variant_[n] || global_[n]) return false;
+    if (x.kind == Kind::input) return true;
+    if (x.kind != Kind::elementwise) return false;
+    return std::all_of(x.args.begin(), x.args.end(),
+                       [&](int a) { return node(a).kind == Kind::constant || hoistable(a); });
+  }
+
   void emit_kept_loops() {
-    int opened = 0;
+    int opened = 0, hoist_frames = 0;
     bool parallel_done = false;
     for (int g = 0; g < static_cast<int>(groups_.size()); ++g) {
       if (groups_[g].label != 'K') continue;
       if (!parallel_done) out_.line(R"(@llm_hint(parallel="grididx"))");
       parallel_done = true;
       if (g == tiled_) {
+        scopes_.push();
+        ++hoist_frames;
+        hoist_tile_invariants();
         out_.open(fmt::format("for {} in range(0, {}, BLOCK):", groups_[g].var, groups_[g].symbol));
         ctx_.index[g] = fmt::format("{}:{} + BLOCK", groups_[g].var, groups_[g].var);
         ctx_.tiled_group = g;
@@ -1071,6 +1099,7 @@ class RowPlanner : public Planner {
     emit_row_body();
     scopes_.pop();
     for (int i = 0; i < opened; ++i) out_.close();
+    for (int i = 0; i < hoist_frames; ++i) scopes_.pop();
   }
 
   // Global form (every dim reduced): each pass is a parallel loop over chunks (or over the

@@ -136,6 +136,32 @@ TEST(RuleDesigner, ElementwiseChainIsOneFusedPass) {
   }
 }
 
+TEST(RuleDesigner, PerRowValuesAreHoistedOutOfTheTileLoop) {
+  // x * rsqrt(v + 1e-5) with v one value per row (batch norm's per-channel scale): the rsqrt is
+  // taken once per row, before the loop over the row's tiles.
+  Shape shape{6, 700}, per_row{6, 1};
+  auto spec =
+      spec_of("row_scale", {tensor(0, shape, "float32", "x"), tensor(1, per_row, "float32", "v")},
+              {op("add", {tensor(1, per_row), scalar(1e-5)}, {tensor(2, per_row)}, "Scalar"),
+               op("rsqrt", {tensor(2, per_row)}, {tensor(3, per_row)}),
+               op("mul", {tensor(0, shape), tensor(3, per_row)}, {tensor(4, shape)}, "Tensor")},
+              {tensor(4, shape)});
+  auto design = design_with_rules(spec);
+  auto sketch = checked(design);
+  const auto scale = design.sketch.find("rsqrt(");
+  const auto tile_loop = design.sketch.find(", BLOCK):");
+  ASSERT_NE(scale, std::string::npos) << design.sketch;
+  ASSERT_NE(tile_loop, std::string::npos) << design.sketch;
+  EXPECT_LT(scale, tile_loop) << design.sketch;
+  EXPECT_EQ(count(design.sketch, "rsqrt("), 1u) << design.sketch;
+
+  auto x = random_array(shape, 4), v = random_array({6}, 5);  // the design views v as [K0]
+  for (auto& value : v.data) value = std::fabs(value) + 0.1;
+  auto out = sketch::interpret(sketch, {{"x", x}, {"v", v}}).at("out");
+  for (std::size_t i = 0; i < out.data.size(); ++i)
+    ASSERT_NEAR(out.data[i], x.data[i] / std::sqrt(v.data[i / 700] + 1e-5), 1e-4) << i;
+}
+
 TEST(RuleDesigner, SoftmaxIsThreePassesWithOneExpPerElementAndMatches) {
   Shape shape{5, 1300};  // not a multiple of any tile: full tiles and a scalar tail
   auto spec =
