@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <optional>
 #include <set>
 #include <utility>
 
 #include "sketch/lower_cpp_impl.hpp"
+#include "sketch/printer.hpp"
 
 namespace anvil::sketch {
 
@@ -54,6 +57,37 @@ bool mentions(const Stmt& stmt, const std::string& name) {
 }
 
 namespace {
+
+// The name a statement stores, loads or assigns into, at any depth.
+bool writes_to(const Stmt& stmt, const std::string& name) {
+  if (stmt.kind == Stmt::Kind::assign && stmt.target == name) return true;
+  const bool moves = stmt.kind == Stmt::Kind::call && stmt.value &&
+                     stmt.value->kind == Expr::Kind::call &&
+                     (stmt.value->text == "load" || stmt.value->text == "store");
+  if (moves) {
+    const auto positional = stmt.value->positional();
+    if (!positional.empty() && positional[0]->destination) {
+      const Expr& dst = *positional[0]->destination;
+      const Expr& base = dst.kind == Expr::Kind::subscript ? *dst.operands[0] : dst;
+      if (base.kind == Expr::Kind::name && base.text == name) return true;
+    }
+  }
+  for (const auto& inner : stmt.body) {
+    if (writes_to(inner, name)) return true;
+  }
+  for (const auto& branch : stmt.branches) {
+    for (const auto& inner : branch.body) {
+      if (writes_to(inner, name)) return true;
+    }
+  }
+  return false;
+}
+
+// Types whose tensor storage and local storage are the same C++ type.
+bool same_storage_in_tensor_and_buffer(ScalarType dtype) {
+  return storage_type(dtype, Layout::tensor) == storage_type(dtype, Layout::local) &&
+         storage_type(dtype, Layout::local) == compute_type(dtype);
+}
 
 int count_reads(const Expr& expr, const std::string& name) {
   int count = expr.kind == Expr::Kind::name && expr.text == name ? 1 : 0;
@@ -166,6 +200,144 @@ bool reads_tensor(const std::vector<Stmt>& body, const std::string& name) {
   }
   return false;
 }
+
+// Whether a sketch may read an element of output `name` before storing it: only then is the
+// interpreter's zero start observable and the kernel must zero-fill the output (a whole extra
+// pass over it). A load is covered when an earlier statement of its block stores the same region
+// (the same subscript text, over names that cannot change), or an earlier loop with the same
+// header stores it unconditionally at the same nesting: values staged in an output and read back
+// (softmax's exp stored in pass 2, rescaled in pass 3) then cost no zero-fill.
+class OutputCoverage {
+ public:
+  OutputCoverage(std::string name, std::function<bool(const std::string&)> immutable_global)
+      : name_(std::move(name)), immutable_global_(std::move(immutable_global)) {}
+
+  bool may_read_unstored(const std::vector<Stmt>& block, std::set<std::string> known) {
+    for (const auto& stmt : block) {
+      if (!mentions(stmt, name_)) {
+        continue;
+      }
+      if (stmt.kind == Stmt::Kind::for_loop) {
+        if (loop_may_read_unstored(stmt, known)) return true;
+        continue;
+      }
+      const Argument* moved = moved_region(stmt);
+      if (!moved) return true;  // read by an assignment, a condition, or a store's value
+      const bool is_store = stmt.value->text == "store";
+      const Expr& tensor_side = is_store ? *moved->destination : *moved->value;
+      const Expr& other_side = is_store ? *moved->value : *moved->destination;
+      if (mentions(other_side, name_) || !is_region_of_name(tensor_side) ||
+          stmt.value->args.size() != 1) {
+        return true;
+      }
+      const auto key = region_key(tensor_side);
+      if (is_store) {
+        if (key) known.insert(*key);
+        continue;
+      }
+      if (!key || !(known.count(*key) || known.count("*"))) return true;
+    }
+    return false;
+  }
+
+ private:
+  bool loop_may_read_unstored(const Stmt& loop, std::set<std::string>& known) {
+    for (const auto& arg : loop.range_args) {
+      if (mentions(*arg, name_)) return true;
+    }
+    const auto head = header(loop);
+    std::set<std::string> inner;
+    if (known.count("*")) inner.insert("*");
+    const std::string prefix = head ? *head + " > " : "";
+    for (const auto& key : known) {
+      if (head && key.rfind(prefix, 0) == 0) inner.insert(key.substr(prefix.size()));
+    }
+    loop_vars_.push_back(loop.target);
+    bool unstored = may_read_unstored(loop.body, inner);
+    if (!unstored && head) {
+      for (const auto& key : stored_keys(loop.body)) known.insert(prefix + key);
+    }
+    loop_vars_.pop_back();
+    return unstored;
+  }
+
+  // load(name[...] -> ...) or store(... -> name[...]): the statement's one positional argument.
+  const Argument* moved_region(const Stmt& stmt) const {
+    if (stmt.kind != Stmt::Kind::call || !stmt.value || stmt.value->kind != Expr::Kind::call)
+      return nullptr;
+    if (stmt.value->text != "load" && stmt.value->text != "store") return nullptr;
+    const auto positional = stmt.value->positional();
+    if (positional.size() != 1 || !positional[0]->destination || !positional[0]->value)
+      return nullptr;
+    return positional[0];
+  }
+
+  bool is_region_of_name(const Expr& ref) const {
+    const Expr& base = ref.kind == Expr::Kind::subscript ? *ref.operands[0] : ref;
+    return base.kind == Expr::Kind::name && base.text == name_;
+  }
+
+  // Unconditional stores of a loop body, keyed relative to it (nested loops by their headers).
+  std::set<std::string> stored_keys(const std::vector<Stmt>& body) {
+    std::set<std::string> keys;
+    for (const auto& stmt : body) {
+      if (stmt.kind == Stmt::Kind::for_loop) {
+        const auto head = header(stmt);
+        if (!head) continue;
+        loop_vars_.push_back(stmt.target);
+        for (const auto& key : stored_keys(stmt.body)) keys.insert(*head + " > " + key);
+        loop_vars_.pop_back();
+        continue;
+      }
+      const Argument* moved = moved_region(stmt);
+      if (!moved || stmt.value->text != "store" || !is_region_of_name(*moved->destination))
+        continue;
+      if (auto key = region_key(*moved->destination)) keys.insert(*key);
+    }
+    return keys;
+  }
+
+  std::optional<std::string> header(const Stmt& loop) const {
+    std::string text = loop.target + " in range(";
+    for (std::size_t i = 0; i < loop.range_args.size(); ++i) {
+      if (!fixed(*loop.range_args[i])) return std::nullopt;
+      text += (i ? ", " : "") + format_expr(*loop.range_args[i]);
+    }
+    return text + ")";
+  }
+
+  // The region's text when every name in it is a loop variable, symbol or constexpr ("*" for
+  // the whole tensor); none when an index is read from data or from a variable.
+  std::optional<std::string> region_key(const Expr& ref) const {
+    if (ref.kind != Expr::Kind::subscript) return std::string("*");
+    for (const auto& sub : ref.subscripts) {
+      for (const Expr* part : {sub.index.get(), sub.start.get(), sub.stop.get(), sub.step.get()}) {
+        if (part && !fixed(*part)) return std::nullopt;
+      }
+    }
+    return format_expr(ref);
+  }
+
+  bool fixed(const Expr& expr) const {
+    if (expr.kind == Expr::Kind::subscript) return false;
+    if (expr.kind == Expr::Kind::name) {
+      const bool loop_var =
+          std::find(loop_vars_.begin(), loop_vars_.end(), expr.text) != loop_vars_.end();
+      return loop_var || immutable_global_(expr.text);
+    }
+    for (const auto& operand : expr.operands) {
+      if (!fixed(*operand)) return false;
+    }
+    for (const auto& arg : expr.args) {
+      if (arg.value && !fixed(*arg.value)) return false;
+    }
+    return true;
+  }
+
+  std::string name_;
+  std::function<bool(const std::string&)> immutable_global_;
+  std::vector<std::string> loop_vars_;
+};
 
 struct Constant {
   double value = 0;
@@ -515,6 +687,38 @@ bool Lowerer::needs_zero_fill(const std::string& name, const std::vector<Stmt>& 
   return true;
 }
 
+// A 1-d tile whose first use is a whole-buffer load from a tensor, and that nothing writes
+// afterwards (nor the tensor), can view the tensor's elements instead of copying them: the copy
+// cost about a fifth of a memory-bound pass.
+bool Lowerer::can_view_tensor(const std::string& name, const Var& info,
+                              const std::vector<Stmt>& block, std::size_t from) const {
+  if (info.shape.size() != 1 || !same_storage_in_tensor_and_buffer(info.dtype)) return false;
+  std::size_t i = from;
+  while (i < block.size() && !mentions(block[i], name)) ++i;
+  if (i == block.size()) return false;
+  const Stmt& first = block[i];
+  if (first.kind != Stmt::Kind::call || !first.value || first.value->kind != Expr::Kind::call ||
+      first.value->text != "load") {
+    return false;
+  }
+  const auto positional = first.value->positional();
+  if (positional.empty() || !positional[0]->destination || !positional[0]->value) return false;
+  const Expr& dst = *positional[0]->destination;
+  const Expr& src = *positional[0]->value;
+  if (dst.kind != Expr::Kind::name || dst.text != name || mentions(src, name)) return false;
+  if (src.kind != Expr::Kind::subscript || src.operands[0]->kind != Expr::Kind::name) return false;
+  const std::string& tensor = src.operands[0]->text;
+  const auto global = globals_.find(tensor);
+  if (global == globals_.end() || global->second.kind != Var::Kind::tensor ||
+      global->second.dtype != info.dtype) {
+    return false;
+  }
+  for (std::size_t j = i + 1; j < block.size(); ++j) {
+    if (writes_to(block[j], name) || writes_to(block[j], tensor)) return false;
+  }
+  return true;
+}
+
 void Lowerer::lower_assign(const Stmt& stmt) {
   const std::string& name = stmt.target;
   if (globals_.count(name)) {
@@ -560,8 +764,14 @@ void Lowerer::lower_assign(const Stmt& stmt) {
     const Var info = infer_root_call(value);
     if (!existing) {
       const bool zero = needs_zero_fill(name, *current_block_, current_index_ + 1);
-      declare(info, zero);
+      Var* var = declare(info, zero);
       append(declaration);
+      if (can_view_tensor(name, info, *current_block_, current_index_ + 1)) {
+        var->own_storage = var->cxx;
+        var->cxx = var->own_storage + "_view";
+        line("const " + storage_type(info.dtype, Layout::local) + "* " + var->cxx + " = " +
+             var->own_storage + ";");
+      }
       return;
     }
     Node zeros = build(value);
@@ -583,7 +793,7 @@ void Lowerer::lower_assign(const Stmt& stmt) {
   const std::string code = capture([&] {
     if (direct) return emit_root_call(value, make_dest);
     const Node node = build(value);
-    const Var info{Var::Kind::buffer, "", node.dtype, node.weak, node.shape, 0};
+    const Var info{Var::Kind::buffer, "", node.dtype, node.weak, node.shape, 0, ""};
     emit_elementwise(node, make_dest(info));
   });
   append(declaration);
@@ -603,7 +813,9 @@ void Lowerer::lower_load(const Expr& call) {
     fail(dst_expr.loc, "load: the destination must be a buffer from alloc");
   }
   open("");
-  const Region dst = region(dst_expr, *dst_var);
+  Var storage = *dst_var;
+  if (!storage.own_storage.empty()) storage.cxx = storage.own_storage;
+  const Region dst = region(dst_expr, storage);
   Node pad;
   pad.kind = Node::Kind::literal;
   pad.dtype = ScalarType::i64;
@@ -628,7 +840,11 @@ void Lowerer::lower_load(const Expr& call) {
         src.strides[d] = product(rest).text;
       }
     }
-    emit_copy_region(src, dst, &pad);
+    if (dst_var->own_storage.empty()) {
+      emit_copy_region(src, dst, &pad);
+    } else {
+      emit_view_or_copy(src, dst, &pad, dst_var->cxx);
+    }
   }
   close();
   dst_var->weak = false;
@@ -752,6 +968,30 @@ void Lowerer::emit_copy_region(const Region& src, const Region& dst, const Node*
   if (!valid.empty()) close();
 }
 
+// A read-only tile: full tiles point at the tensor's contiguous elements; partial or
+// out-of-range ones are copied (padded, or failing with status 2) into the tile's own storage,
+// where the view points otherwise.
+void Lowerer::emit_view_or_copy(const Region& src, const Region& dst, const Node* pad,
+                                const std::string& view) {
+  if (src.layout != Layout::tensor || src.strides.size() != 1 || src.strides[0] != "1") {
+    emit_copy_region(src, dst, pad);
+    return;
+  }
+  const std::string full = join_conditions(full_condition(src), full_condition(dst));
+  const std::string valid = src.valid.empty() ? "" : "(" + src.valid + ")";
+  const std::string condition = join_conditions(valid, full);
+  const std::string point = view + " = " + src.ptr + " + (" + src.offset + ");";
+  if (condition.empty()) {
+    line(point);
+    return;
+  }
+  open("if (" + condition + ")");
+  line(point);
+  otherwise();
+  emit_copy_region(src, dst, pad);
+  close();
+}
+
 void Lowerer::emit_store_region(const Node& value, const Region& dst) {
   if (!dst.valid.empty()) {
     open("if (!(" + dst.valid + "))");
@@ -867,13 +1107,13 @@ void Lowerer::lower_for(const Stmt& stmt) {
     inner_loop = bounds(*inner, inner_start, inner_stop, inner_step);
   }
   scopes_.emplace_back();
-  scopes_.back()[stmt.target] = Var{Var::Kind::loop, var, ScalarType::i64, true, {}, 0};
+  scopes_.back()[stmt.target] = Var{Var::Kind::loop, var, ScalarType::i64, true, {}, 0, ""};
   if (parallel) ++parallel_depth_;
   const std::string body = capture([&] {
     if (!inner) return lower_block(stmt.body);
     scopes_.emplace_back();
     scopes_.back()[inner->target] =
-        Var{Var::Kind::loop, inner_loop.first, ScalarType::i64, true, {}, 0};
+        Var{Var::Kind::loop, inner_loop.first, ScalarType::i64, true, {}, 0, ""};
     ++indent_;
     lower_block(inner->body);
     --indent_;
@@ -939,6 +1179,16 @@ CppKernel Lowerer::run() {
   for (const auto& name : kernel.outputs) {
     const bool read = reads_tensor(sketch_.body, name);
     if (!read) continue;
+    OutputCoverage coverage(name, [this](const std::string& global) {
+      auto found = globals_.find(global);
+      return found != globals_.end() &&
+             (found->second.kind == Var::Kind::symbol || found->second.kind == Var::Kind::constant);
+    });
+    if (!coverage.may_read_unstored(sketch_.body, {})) {
+      kernel.notes.push_back("output '" + name +
+                             "' is read only where the sketch stored it first: no zero-fill");
+      continue;
+    }
     const Var& var = globals_[name];
     line("std::memset(static_cast<void*>(" + var.cxx + "), 0, sizeof(*" + var.cxx + ") * " +
          product(var.shape).text + ");");

@@ -56,6 +56,9 @@ struct Var {
   bool weak = false;
   Shape shape;
   double value = 0;  // constants
+  // A read-only tile: `cxx` is a view pointer (at the tensor's elements for full tiles) and
+  // this is the buffer's own storage, which partial tiles are copied into.
+  std::string own_storage;
 };
 
 // An element-wise expression over a shape; non-element-wise parts are already computed into
@@ -188,6 +191,10 @@ class Lowerer {
   void emit_store_region(const Node& value, const Region& dst);
   bool needs_zero_fill(const std::string& name, const std::vector<Stmt>& block,
                        std::size_t from) const;
+  bool can_view_tensor(const std::string& name, const Var& info, const std::vector<Stmt>& block,
+                       std::size_t from) const;
+  void emit_view_or_copy(const Region& src, const Region& dst, const Node* pad,
+                         const std::string& view);
   std::string parallel_clause(const Stmt& loop, bool& sequential, bool explain);
 
   const Sketch& sketch_;

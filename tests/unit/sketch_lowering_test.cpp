@@ -484,6 +484,91 @@ TEST(SketchLowering, TailTilesAreStoredPartially) {
   check_against_interpreter(sketch, {{{"R", 9}, {"C", 37}}, {{"R", 3}, {"C", 5}}});
 }
 
+TEST(SketchLowering, ReadOnlyTilesViewTheTensorAndPartialTilesAreCopied) {
+  // `a` is only read after its load: full tiles point into x, the tail is copied with its pad.
+  // `b` is written after its load and `c` comes from y, which is stored later: both are copies.
+  const Sketch sketch = parse_one(R"(sketch tile_views {
+  symbols: N
+  tensors:
+    x: [N] f32
+    y: [N] f32
+    z: [N] f32
+  constexpr:
+    B = 16
+
+  for s in range(0, N, B):
+    a = alloc([B])
+    load(x[s:s + B] -> a, pad=2.0)
+    b = alloc([B])
+    load(x[s:s + B] -> b)
+    b = b * 3.0
+    c = alloc([B])
+    load(y[s:s + B] -> c)
+    store(a + b + c -> y[s:s + B])
+    store(a * reduce_sum(a) -> z[s:s + B])
+}
+)");
+  const CppKernel kernel = lower_to_cpp(sketch);
+  EXPECT_NE(kernel.source.find("v_a_view = t_x + "), std::string::npos) << kernel.source;
+  EXPECT_EQ(kernel.source.find("v_b_view"), std::string::npos) << kernel.source;
+  EXPECT_EQ(kernel.source.find("v_c_view"), std::string::npos) << kernel.source;
+  check_against_interpreter(sketch, {{{"N", 50}}, {{"N", 64}}, {{"N", 7}}});
+}
+
+// Outputs start at zero in the interpreter. A kernel zero-fills an output only when it may read
+// an element before storing it; values staged in the output and read back need no extra pass.
+TEST(SketchLowering, OutputsReadBeforeStoredAreZeroFilledOthersAreNot) {
+  const std::string staged = R"(sketch staged {
+  symbols: R, N
+  tensors:
+    x: [R, N] f32
+    y: [R, N] f32
+  constexpr:
+    B = 16
+
+  @llm_hint(parallel="grididx")
+  for i in range(R):
+    total = alloc([], dtype=f32)
+    for s in range(0, N, B):
+      t = alloc([B])
+      load(x[i, s:s + B] -> t)
+      e = exp(t)
+      store(e -> y[i, s:s + B])
+      total = total + reduce_sum(e)
+    for s in range(0, N, B):
+      u = alloc([B])
+      load(y[i, s:s + B] -> u)
+      store(u / total -> y[i, s:s + B])
+}
+)";
+  const Sketch covered = parse_one(staged);
+  const CppKernel fast = lower_to_cpp(covered);
+  EXPECT_EQ(fast.source.find("std::memset(static_cast<void*>(t_y)"), std::string::npos);
+  check_against_interpreter(covered, {{{"R", 3}, {"N", 40}}, {{"R", 2}, {"N", 16}}});
+
+  // The second loop reads one tile further than the first stored: y's zeros are observable.
+  std::string overreach = staged;
+  const std::string second = "    for s in range(0, N, B):\n      u = alloc";
+  const auto at = overreach.find(second);
+  ASSERT_NE(at, std::string::npos);
+  overreach.replace(at, second.size(), "    for s in range(0, N + B, B):\n      u = alloc");
+  const Sketch uncovered = parse_one(overreach);
+  const CppKernel filled = lower_to_cpp(uncovered);
+  EXPECT_NE(filled.source.find("std::memset(static_cast<void*>(t_y)"), std::string::npos);
+  check_against_interpreter(uncovered, {{{"R", 3}, {"N", 40}}});
+
+  // A store under a condition covers nothing.
+  std::string conditional = staged;
+  const std::string store = "      store(e -> y[i, s:s + B])";
+  const auto store_at = conditional.find(store);
+  ASSERT_NE(store_at, std::string::npos);
+  conditional.replace(store_at, store.size(), "      if s > 0:\n        store(e -> y[i, s:s + B])");
+  const Sketch guarded = parse_one(conditional);
+  EXPECT_NE(lower_to_cpp(guarded).source.find("std::memset(static_cast<void*>(t_y)"),
+            std::string::npos);
+  check_against_interpreter(guarded, {{{"R", 2}, {"N", 40}}});
+}
+
 TEST(SketchLowering, ParallelScalarAccumulationBecomesAnOpenMpReduction) {
   const Sketch sketch = parse_one(R"(sketch par_sum {
   symbols: N
