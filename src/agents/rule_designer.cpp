@@ -1076,15 +1076,14 @@ class RowPlanner : public Planner {
   }
 
   void emit_kept_loops() {
-    int opened = 0, hoist_frames = 0;
+    int opened = 0;
     bool parallel_done = false;
+    scopes_.push();  // values hoisted before the tile loop live until the loops close
     for (int g = 0; g < static_cast<int>(groups_.size()); ++g) {
       if (groups_[g].label != 'K') continue;
       if (!parallel_done) out_.line(R"(@llm_hint(parallel="grididx"))");
       parallel_done = true;
       if (g == tiled_) {
-        scopes_.push();
-        ++hoist_frames;
         hoist_tile_invariants();
         out_.open(fmt::format("for {} in range(0, {}, BLOCK):", groups_[g].var, groups_[g].symbol));
         ctx_.index[g] = fmt::format("{}:{} + BLOCK", groups_[g].var, groups_[g].var);
@@ -1099,7 +1098,7 @@ class RowPlanner : public Planner {
     emit_row_body();
     scopes_.pop();
     for (int i = 0; i < opened; ++i) out_.close();
-    for (int i = 0; i < hoist_frames; ++i) scopes_.pop();
+    scopes_.pop();
   }
 
   // Global form (every dim reduced): each pass is a parallel loop over chunks (or over the

@@ -58,19 +58,28 @@ bool mentions(const Stmt& stmt, const std::string& name) {
 
 namespace {
 
-// The name a statement stores, loads or assigns into, at any depth.
+// The buffer or tensor a reference names: `x` of `x[i, j:j + B]`.
+const Expr& reference_base(const Expr& ref) {
+  return ref.kind == Expr::Kind::subscript ? *ref.operands[0] : ref;
+}
+
+// The `value -> destination` argument of a load or store statement; null for other statements.
+const Argument* transfer_argument(const Stmt& stmt) {
+  if (stmt.kind != Stmt::Kind::call || !stmt.value || stmt.value->kind != Expr::Kind::call) {
+    return nullptr;
+  }
+  if (stmt.value->text != "load" && stmt.value->text != "store") return nullptr;
+  const auto positional = stmt.value->positional();
+  if (positional.empty() || !positional[0]->destination || !positional[0]->value) return nullptr;
+  return positional[0];
+}
+
+// Whether a statement stores, loads or assigns into `name`, at any depth.
 bool writes_to(const Stmt& stmt, const std::string& name) {
   if (stmt.kind == Stmt::Kind::assign && stmt.target == name) return true;
-  const bool moves = stmt.kind == Stmt::Kind::call && stmt.value &&
-                     stmt.value->kind == Expr::Kind::call &&
-                     (stmt.value->text == "load" || stmt.value->text == "store");
-  if (moves) {
-    const auto positional = stmt.value->positional();
-    if (!positional.empty() && positional[0]->destination) {
-      const Expr& dst = *positional[0]->destination;
-      const Expr& base = dst.kind == Expr::Kind::subscript ? *dst.operands[0] : dst;
-      if (base.kind == Expr::Kind::name && base.text == name) return true;
-    }
+  if (const Argument* moved = transfer_argument(stmt)) {
+    const Expr& base = reference_base(*moved->destination);
+    if (base.kind == Expr::Kind::name && base.text == name) return true;
   }
   for (const auto& inner : stmt.body) {
     if (writes_to(inner, name)) return true;
@@ -221,7 +230,7 @@ class OutputCoverage {
         if (loop_may_read_unstored(stmt, known)) return true;
         continue;
       }
-      const Argument* moved = moved_region(stmt);
+      const Argument* moved = transfer_argument(stmt);
       if (!moved) return true;  // read by an assignment, a condition, or a store's value
       const bool is_store = stmt.value->text == "store";
       const Expr& tensor_side = is_store ? *moved->destination : *moved->value;
@@ -261,19 +270,8 @@ class OutputCoverage {
     return unstored;
   }
 
-  // load(name[...] -> ...) or store(... -> name[...]): the statement's one positional argument.
-  const Argument* moved_region(const Stmt& stmt) const {
-    if (stmt.kind != Stmt::Kind::call || !stmt.value || stmt.value->kind != Expr::Kind::call)
-      return nullptr;
-    if (stmt.value->text != "load" && stmt.value->text != "store") return nullptr;
-    const auto positional = stmt.value->positional();
-    if (positional.size() != 1 || !positional[0]->destination || !positional[0]->value)
-      return nullptr;
-    return positional[0];
-  }
-
   bool is_region_of_name(const Expr& ref) const {
-    const Expr& base = ref.kind == Expr::Kind::subscript ? *ref.operands[0] : ref;
+    const Expr& base = reference_base(ref);
     return base.kind == Expr::Kind::name && base.text == name_;
   }
 
@@ -289,7 +287,7 @@ class OutputCoverage {
         loop_vars_.pop_back();
         continue;
       }
-      const Argument* moved = moved_region(stmt);
+      const Argument* moved = transfer_argument(stmt);
       if (!moved || stmt.value->text != "store" || !is_region_of_name(*moved->destination))
         continue;
       if (auto key = region_key(*moved->destination)) keys.insert(*key);
@@ -696,15 +694,10 @@ bool Lowerer::can_view_tensor(const std::string& name, const Var& info,
   std::size_t i = from;
   while (i < block.size() && !mentions(block[i], name)) ++i;
   if (i == block.size()) return false;
-  const Stmt& first = block[i];
-  if (first.kind != Stmt::Kind::call || !first.value || first.value->kind != Expr::Kind::call ||
-      first.value->text != "load") {
-    return false;
-  }
-  const auto positional = first.value->positional();
-  if (positional.empty() || !positional[0]->destination || !positional[0]->value) return false;
-  const Expr& dst = *positional[0]->destination;
-  const Expr& src = *positional[0]->value;
+  const Argument* moved = transfer_argument(block[i]);
+  if (!moved || block[i].value->text != "load") return false;
+  const Expr& dst = *moved->destination;
+  const Expr& src = *moved->value;
   if (dst.kind != Expr::Kind::name || dst.text != name || mentions(src, name)) return false;
   if (src.kind != Expr::Kind::subscript || src.operands[0]->kind != Expr::Kind::name) return false;
   const std::string& tensor = src.operands[0]->text;
@@ -807,7 +800,7 @@ void Lowerer::lower_load(const Expr& call) {
   const Argument& arg = *positional[0];
   const Expr& src_expr = *arg.value;
   const Expr& dst_expr = *arg.destination;
-  const Expr& dst_base = dst_expr.kind == Expr::Kind::subscript ? *dst_expr.operands[0] : dst_expr;
+  const Expr& dst_base = reference_base(dst_expr);
   Var* dst_var = dst_base.kind == Expr::Kind::name ? find_local(dst_base.text) : nullptr;
   if (!dst_var || dst_var->kind == Var::Kind::loop) {
     fail(dst_expr.loc, "load: the destination must be a buffer from alloc");
@@ -822,7 +815,7 @@ void Lowerer::lower_load(const Expr& call) {
   pad.weak = true;
   pad.text = int_literal(0);
   if (const Argument* pad_arg = call.keyword("pad")) pad = build(*pad_arg->value);
-  const Expr& src_base = src_expr.kind == Expr::Kind::subscript ? *src_expr.operands[0] : src_expr;
+  const Expr& src_base = reference_base(src_expr);
   if (src_base.kind != Expr::Kind::name) {
     emit_store_region(build(src_expr), dst);
   } else {
@@ -854,7 +847,7 @@ void Lowerer::lower_store(const Expr& call) {
   const auto positional = call.positional();
   const Argument& arg = *positional[0];
   const Expr& dst_expr = *arg.destination;
-  const Expr& dst_base = dst_expr.kind == Expr::Kind::subscript ? *dst_expr.operands[0] : dst_expr;
+  const Expr& dst_base = reference_base(dst_expr);
   if (dst_base.kind != Expr::Kind::name) {
     fail(dst_expr.loc, "store: the destination must be a buffer or tensor name");
   }
